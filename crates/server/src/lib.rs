@@ -1,0 +1,3 @@
+//! The server: shard threads, connections, command families, config.
+
+pub mod config;

@@ -1,0 +1,1 @@
+//! Redis glob-style pattern matching (placeholder; see glob.rs owner).
