@@ -1,3 +1,20 @@
-//! The server: shard threads, connections, command families, config.
+//! The server: shard threads, connections, the command table and command families, config.
+//!
+//! Layout (see docs/architecture.md): `server` starts threads; `shard` owns a keyspace slice
+//! and its one mutation path; `conn` reads, parses and dispatches pipelines; `coord` runs
+//! cross-shard and atomic multi-shard work; `command` is the one command table; `commands/*`
+//! hold one module per command family.
 
+pub mod command;
+pub mod commands;
 pub mod config;
+pub mod conn;
+pub mod coord;
+pub mod globals;
+pub mod log;
+pub mod server;
+pub mod shard;
+pub mod stats;
+
+pub use config::Config;
+pub use server::run;

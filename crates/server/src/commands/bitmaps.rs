@@ -1,0 +1,5 @@
+//! (family placeholder)
+
+use crate::command::TableBuilder;
+
+pub fn register(_t: &mut TableBuilder) {}

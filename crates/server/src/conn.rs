@@ -1,0 +1,651 @@
+//! A client connection: read, parse a whole pipeline, dispatch, write replies in order.
+//!
+//! Dispatch of a pipeline batch ("squashing", as Dragonfly calls it): commands whose keys live
+//! on this thread's shard run inline, straight into the output buffer. Commands for other
+//! shards are grouped into one message per shard (a pipeline of 16 GETs over 2 shards costs
+//! one hop, not 16), and replies are stitched back in request order. A command that needs the
+//! coordinator (cross-shard, fan-out) first flushes what is pending, so order is preserved.
+//!
+//! Invariant: replies leave in exactly the order requests arrived, one reply per request
+//! (except under CLIENT REPLY OFF/SKIP), and a `&mut Shard` borrow never spans an `.await`.
+
+use crate::command::{self, CommandTable, Handler, LookupError, ShardCtx, ShardHandler};
+use crate::globals::{ClientInfo, ClientShared, Globals};
+use crate::shard::{now_ms, ShardMsg, ShardRef};
+use bytes::{Bytes, BytesMut};
+use damselfly_resp::{parse, Parsed, ParserLimits, Protocol, ReplyBuilder};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// CLIENT REPLY state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+    /// Internal: the current command is the skipped one.
+    Skipping,
+}
+
+/// Per-connection state.
+pub struct Conn {
+    pub id: u64,
+    pub shared: Arc<ClientShared>,
+    pub globals: Arc<Globals>,
+    pub shard: ShardRef,
+    pub shard_id: usize,
+    pub table: &'static CommandTable,
+    pub db: usize,
+    pub out: ReplyBuilder,
+    pub authenticated: bool,
+    pub user: String,
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+    pub no_touch: bool,
+    pub no_evict: bool,
+    pub reply_mode: ReplyMode,
+    /// Set by QUIT, protocol errors, SHUTDOWN, CLIENT KILL of self: close after writing.
+    pub close_after_reply: bool,
+    pub last_cmd: &'static str,
+    pub limits: ParserLimits,
+    pub query_buffer_limit: usize,
+    pub idle_timeout: Option<Duration>,
+    pub requirepass: Option<Vec<u8>>,
+    pub dbnum: usize,
+    pub cluster_emulated: bool,
+    cfg_epoch: u64,
+    pending: Pending,
+}
+
+/// A reply produced out of line, placed back in order at flush.
+enum Piece {
+    Local(usize, usize),
+    Remote(usize, usize),
+}
+
+struct RemoteItem {
+    db: usize,
+    no_touch: bool,
+    handler: ShardHandler,
+    name: &'static str,
+    args: Vec<Bytes>,
+}
+
+#[derive(Default)]
+struct Pending {
+    pieces: Vec<Piece>,
+    local: Vec<u8>,
+    groups: Vec<Vec<RemoteItem>>,
+    remote: usize,
+}
+
+/// Runs one shard command and accounts it in the executing shard's stats.
+pub fn exec_on_shard(
+    ctx: &mut ShardCtx<'_>,
+    handler: ShardHandler,
+    name: &'static str,
+    args: &[Bytes],
+) {
+    let start = Instant::now();
+    let before = ctx.r.buf.len();
+    handler(ctx, args);
+    let usec = start.elapsed().as_micros() as u64;
+    let reply = &ctx.r.buf[before..];
+    crate::stats::account(&mut ctx.shard.stats, name, usec, reply);
+}
+
+impl Conn {
+    fn refresh_config(&mut self) {
+        let epoch = self.globals.config_epoch.load(Ordering::Relaxed);
+        if epoch == self.cfg_epoch {
+            return;
+        }
+        self.cfg_epoch = epoch;
+        let c = self.globals.config();
+        self.limits.max_bulk_len = c.get_bytes("proto_max_bulk_len") as i64;
+        self.query_buffer_limit = c.get_bytes("client_query_buffer_limit") as usize;
+        let t = c.get_int("timeout");
+        self.idle_timeout = if t > 0 {
+            Some(Duration::from_secs(t as u64))
+        } else {
+            None
+        };
+        let pass = c.get_str("requirepass");
+        self.requirepass = if pass.is_empty() {
+            None
+        } else {
+            Some(pass.into_bytes())
+        };
+        if self.requirepass.is_none() {
+            self.authenticated = true;
+        }
+    }
+
+    pub fn proto(&self) -> Protocol {
+        self.out.proto
+    }
+
+    /// The shard that owns `key`.
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        shard_of(key, self.globals.nshards())
+    }
+
+    fn auth_required(&self) -> bool {
+        self.requirepass.is_some() && !self.authenticated
+    }
+
+    /// Processes a batch of parsed requests; replies accumulate in `self.out`.
+    pub async fn process_batch(&mut self, cmds: Vec<Vec<Bytes>>) {
+        for args in cmds {
+            if args.is_empty() {
+                continue;
+            }
+            self.dispatch(args).await;
+            if self.close_after_reply {
+                break;
+            }
+        }
+        self.flush_pending().await;
+    }
+
+    async fn dispatch(&mut self, args: Vec<Bytes>) {
+        let table = self.table;
+        let cmd = match table.lookup(&args) {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = match e {
+                    LookupError::Unknown => command::unknown_command_error(&args),
+                    LookupError::UnknownSub => command::unknown_subcommand_error(&args),
+                };
+                self.local_reply(|c| c.out.error(&msg));
+                self.note_rejected(None, &msg);
+                return;
+            }
+        };
+        if !command::arity_ok(cmd.arity, args.len()) {
+            let msg = command::arity_error(cmd.name);
+            self.local_reply(|c| c.out.error(&msg));
+            self.note_rejected(Some(cmd.name), &msg);
+            return;
+        }
+        if self.auth_required() && cmd.flags & command::flags::NO_AUTH == 0 {
+            let msg = "NOAUTH Authentication required.";
+            self.local_reply(|c| c.out.error(msg));
+            self.note_rejected(Some(cmd.name), msg);
+            return;
+        }
+        if let Some(p) = self.globals.pause_state() {
+            if p.all || cmd.is_write() || cmd.flags & command::flags::MAY_REPLICATE != 0 {
+                self.flush_pending().await;
+                self.wait_unpaused(
+                    p.all,
+                    cmd.is_write() || cmd.flags & command::flags::MAY_REPLICATE != 0,
+                )
+                .await;
+            }
+        }
+        self.last_cmd = cmd.name;
+        if self.reply_mode != ReplyMode::On {
+            self.flush_pending().await;
+        }
+        let skip = self.begin_reply_mode();
+        match cmd.handler {
+            Handler::Keyed { shard: h, cross } => {
+                let positions = cmd.key_positions(&args);
+                let nshards = self.globals.nshards();
+                let mut sid = None;
+                let mut same = true;
+                for &p in &positions {
+                    let s = shard_of(&args[p], nshards);
+                    match sid {
+                        None => sid = Some(s),
+                        Some(x) if x != s => same = false,
+                        _ => {}
+                    }
+                }
+                let sid = sid.unwrap_or(self.shard_id);
+                if same || cross.is_none() {
+                    self.run_keyed(sid, h, cmd.name, args);
+                } else if let Some(cross) = cross {
+                    self.flush_pending().await;
+                    let start = Instant::now();
+                    let before = self.out.buf.len();
+                    cross(self, args).await;
+                    self.account_local(cmd.name, start, before);
+                }
+            }
+            Handler::Conn(h) => {
+                let start = Instant::now();
+                let name = cmd.name;
+                self.local_reply(|c| {
+                    let before = c.out.buf.len();
+                    h(c, &args);
+                    let usec = start.elapsed().as_micros() as u64;
+                    let reply = c.out.buf[before..].to_vec();
+                    crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, &reply);
+                });
+            }
+            Handler::Coord(h) => {
+                self.flush_pending().await;
+                let start = Instant::now();
+                let before = self.out.buf.len();
+                h(self, args).await;
+                self.account_local(cmd.name, start, before);
+            }
+        }
+        if skip.is_some() {
+            self.flush_pending().await;
+        }
+        self.end_reply_mode(skip);
+    }
+
+    fn account_local(&mut self, name: &'static str, start: Instant, before: usize) {
+        let usec = start.elapsed().as_micros() as u64;
+        let reply = &self.out.buf[before.min(self.out.buf.len())..];
+        crate::stats::account(&mut self.shard.borrow_mut().stats, name, usec, reply);
+    }
+
+    fn note_rejected(&mut self, name: Option<&'static str>, msg: &str) {
+        crate::stats::account_rejected(&mut self.shard.borrow_mut().stats, name, msg);
+    }
+
+    /// CLIENT REPLY OFF/SKIP: remember where this command's reply starts, to drop it after.
+    fn begin_reply_mode(&mut self) -> Option<usize> {
+        match self.reply_mode {
+            ReplyMode::On => None,
+            ReplyMode::Skip => {
+                self.reply_mode = ReplyMode::Skipping;
+                Some(self.out.buf.len())
+            }
+            _ => Some(self.out.buf.len()),
+        }
+    }
+
+    fn end_reply_mode(&mut self, start: Option<usize>) {
+        if let Some(s) = start {
+            // Replies are written in place while a mode is active (pending is flushed first).
+            if self.reply_mode != ReplyMode::On {
+                self.out.buf.truncate(s.min(self.out.buf.len()));
+            }
+            if self.reply_mode == ReplyMode::Skipping {
+                self.reply_mode = ReplyMode::On;
+            }
+        }
+    }
+
+    /// Runs `f`, which writes a reply into `self.out`, keeping it in order with pending work.
+    fn local_reply(&mut self, f: impl FnOnce(&mut Conn)) {
+        if self.pending.remote == 0 || self.reply_mode != ReplyMode::On {
+            f(self);
+            return;
+        }
+        let saved = std::mem::take(&mut self.out.buf);
+        f(self);
+        let produced = std::mem::replace(&mut self.out.buf, saved);
+        let start = self.pending.local.len();
+        self.pending.local.extend_from_slice(&produced);
+        self.pending
+            .pieces
+            .push(Piece::Local(start, self.pending.local.len()));
+    }
+
+    fn run_keyed(&mut self, sid: usize, h: ShardHandler, name: &'static str, args: Vec<Bytes>) {
+        let local_free = sid == self.shard_id && !self.shard.borrow().is_locked_for(None);
+        if local_free && (self.pending.remote == 0 || self.reply_mode != ReplyMode::On) {
+            let mut sh = self.shard.borrow_mut();
+            let mut ctx = ShardCtx {
+                shard: &mut sh,
+                db: self.db,
+                r: &mut self.out,
+                now: now_ms(),
+                no_touch: self.no_touch,
+            };
+            exec_on_shard(&mut ctx, h, name, &args);
+            return;
+        }
+        if local_free {
+            let mut sh = self.shard.borrow_mut();
+            let mut rb = ReplyBuilder::new(self.out.proto);
+            std::mem::swap(&mut rb.buf, &mut self.pending.local);
+            let start = rb.buf.len();
+            let mut ctx = ShardCtx {
+                shard: &mut sh,
+                db: self.db,
+                r: &mut rb,
+                now: now_ms(),
+                no_touch: self.no_touch,
+            };
+            exec_on_shard(&mut ctx, h, name, &args);
+            std::mem::swap(&mut rb.buf, &mut self.pending.local);
+            self.pending
+                .pieces
+                .push(Piece::Local(start, self.pending.local.len()));
+            return;
+        }
+        let nshards = self.globals.nshards();
+        if self.pending.groups.len() < nshards {
+            self.pending.groups.resize_with(nshards, Vec::new);
+        }
+        let idx = self.pending.groups[sid].len();
+        self.pending.groups[sid].push(RemoteItem {
+            db: self.db,
+            no_touch: self.no_touch,
+            handler: h,
+            name,
+            args,
+        });
+        self.pending.pieces.push(Piece::Remote(sid, idx));
+        self.pending.remote += 1;
+    }
+
+    /// Sends every pending per-shard group as one message, waits, and stitches replies in order.
+    pub async fn flush_pending(&mut self) {
+        if self.pending.remote == 0 {
+            if !self.pending.pieces.is_empty() {
+                let p = std::mem::take(&mut self.pending);
+                for piece in &p.pieces {
+                    if let Piece::Local(s, e) = piece {
+                        self.out.buf.extend_from_slice(&p.local[*s..*e]);
+                    }
+                }
+                self.pending.local = p.local;
+                self.pending.local.clear();
+            }
+            return;
+        }
+        let mut p = std::mem::take(&mut self.pending);
+        let proto = self.out.proto;
+        let mut waits = Vec::new();
+        for (sid, group) in p.groups.iter_mut().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let items = std::mem::take(group);
+            let (tx, rx) = tokio::sync::oneshot::channel::<(Vec<u8>, Vec<(usize, usize)>)>();
+            let job: crate::shard::ShardFn = Box::new(move |shard| {
+                let mut rb = ReplyBuilder::new(proto);
+                let mut offs = Vec::with_capacity(items.len());
+                let now = now_ms();
+                for it in &items {
+                    let start = rb.buf.len();
+                    let mut ctx = ShardCtx {
+                        shard,
+                        db: it.db,
+                        r: &mut rb,
+                        now,
+                        no_touch: it.no_touch,
+                    };
+                    exec_on_shard(&mut ctx, it.handler, it.name, &it.args);
+                    offs.push((start, rb.buf.len()));
+                }
+                let _ = tx.send((rb.buf, offs));
+            });
+            if self.globals.inboxes[sid].send(ShardMsg::Run(job)).is_err() {
+                waits.push((sid, None));
+            } else {
+                waits.push((sid, Some(rx)));
+            }
+        }
+        let mut results: Vec<Option<(Vec<u8>, Vec<(usize, usize)>)>> =
+            (0..self.globals.nshards()).map(|_| None).collect();
+        for (sid, rx) in waits {
+            if let Some(rx) = rx {
+                if let Ok(r) = rx.await {
+                    results[sid] = Some(r);
+                }
+            }
+        }
+        for piece in &p.pieces {
+            match *piece {
+                Piece::Local(s, e) => self.out.buf.extend_from_slice(&p.local[s..e]),
+                Piece::Remote(sid, idx) => match &results[sid] {
+                    Some((buf, offs)) => {
+                        let (s, e) = offs[idx];
+                        self.out.buf.extend_from_slice(&buf[s..e]);
+                    }
+                    None => self
+                        .out
+                        .error("ERR shard unavailable (server shutting down)"),
+                },
+            }
+        }
+        p.local.clear();
+        p.pieces.clear();
+        self.pending = Pending {
+            pieces: p.pieces,
+            local: p.local,
+            groups: p.groups,
+            remote: 0,
+        };
+    }
+
+    async fn wait_unpaused(&mut self, all_cmd: bool, write_cmd: bool) {
+        loop {
+            match self.globals.pause_state() {
+                Some(p) if p.all || (!p.all && write_cmd) => {
+                    let _ = all_cmd;
+                    let left = p
+                        .until
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(10));
+                    tokio::time::sleep(left.max(Duration::from_millis(1))).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn publish_info(&self, qbuf: usize) {
+        let mut i = self.shared.info.lock().unwrap_or_else(|e| e.into_inner());
+        i.db = self.db;
+        i.resp = if self.out.proto == Protocol::Resp3 {
+            3
+        } else {
+            2
+        };
+        i.last_cmd = self.last_cmd;
+        i.last_interaction = Instant::now();
+        i.qbuf = qbuf;
+        if i.name != self.name {
+            i.name = self.name.clone();
+        }
+        if i.lib_name != self.lib_name {
+            i.lib_name = self.lib_name.clone();
+        }
+        if i.lib_ver != self.lib_ver {
+            i.lib_ver = self.lib_ver.clone();
+        }
+        i.no_evict = self.no_evict;
+        i.no_touch = self.no_touch;
+        if i.user != self.user {
+            i.user = self.user.clone();
+        }
+    }
+}
+
+/// Key -> shard: the cluster hash slot, then slot -> shard.
+#[inline]
+pub fn shard_of(key: &[u8], nshards: usize) -> usize {
+    if nshards == 1 {
+        0
+    } else {
+        damselfly_core::slot::key_slot(key) as usize % nshards
+    }
+}
+
+/// Redis's reply to a non-loopback client in protected mode.
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(
+    mut stream: TcpStream,
+    globals: Arc<Globals>,
+    shard: ShardRef,
+    shard_id: usize,
+    table: &'static CommandTable,
+) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?:0".into());
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?:0".into());
+    let _ = stream.set_nodelay(true);
+    let fd = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd()
+    };
+    let id = globals.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let shared = Arc::new(ClientShared {
+        id,
+        addr: peer,
+        laddr: local,
+        fd,
+        created: Instant::now(),
+        info: std::sync::Mutex::new(ClientInfo {
+            name: Vec::new(),
+            lib_name: Vec::new(),
+            lib_ver: Vec::new(),
+            db: 0,
+            resp: 2,
+            last_cmd: "NULL",
+            last_interaction: Instant::now(),
+            no_evict: false,
+            no_touch: false,
+            qbuf: 0,
+            user: "default".into(),
+        }),
+        killed: std::sync::atomic::AtomicBool::new(false),
+        kill_notify: tokio::sync::Notify::new(),
+    });
+    globals.clients().insert(id, shared.clone());
+    let (dbnum, cluster_emulated) = {
+        let c = globals.config();
+        (
+            c.get_int("dbnum") as usize,
+            c.get_str("cluster_mode") == "emulated",
+        )
+    };
+    let mut conn = Conn {
+        id,
+        shared: shared.clone(),
+        globals: globals.clone(),
+        shard,
+        shard_id,
+        table,
+        db: 0,
+        out: ReplyBuilder::new(Protocol::Resp2),
+        authenticated: false,
+        user: "default".into(),
+        name: Vec::new(),
+        lib_name: Vec::new(),
+        lib_ver: Vec::new(),
+        no_touch: false,
+        no_evict: false,
+        reply_mode: ReplyMode::On,
+        close_after_reply: false,
+        last_cmd: "NULL",
+        limits: ParserLimits::default(),
+        query_buffer_limit: 1 << 30,
+        idle_timeout: None,
+        requirepass: None,
+        dbnum,
+        cluster_emulated,
+        cfg_epoch: 0,
+        pending: Pending::default(),
+    };
+    conn.refresh_config();
+
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut need = 0usize;
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024.max(need.saturating_sub(buf.len())).min(1 << 20));
+        }
+        let read = async {
+            match conn.idle_timeout {
+                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buf))
+                    .await
+                    .ok(),
+                None => Some(stream.read_buf(&mut buf).await),
+            }
+        };
+        let n = tokio::select! {
+            r = read => match r {
+                Some(Ok(n)) => n,
+                _ => break, // error or idle timeout
+            },
+            _ = shared.kill_notify.notified() => break,
+        };
+        if n == 0 || shared.killed.load(Ordering::Relaxed) {
+            break;
+        }
+        conn.refresh_config();
+        {
+            let mut sh = conn.shard.borrow_mut();
+            sh.stats.net_input_bytes += n as u64;
+        }
+        if need > buf.len() {
+            continue;
+        }
+        // Parse every complete request in the buffer.
+        let mut cmds = Vec::new();
+        let mut proto_err = None;
+        loop {
+            match parse(&mut buf, &conn.limits, !conn.auth_required()) {
+                Ok(Parsed::Command(args)) => cmds.push(args),
+                Ok(Parsed::Incomplete { need: nd }) => {
+                    need = nd;
+                    break;
+                }
+                Err(e) => {
+                    proto_err = Some(e);
+                    break;
+                }
+            }
+        }
+        conn.process_batch(cmds).await;
+        if let Some(e) = proto_err {
+            conn.out.error(&e.message());
+            conn.close_after_reply = true;
+        } else if buf.len() > conn.query_buffer_limit {
+            eprintln_log(&format!(
+                "Closing client that reached max query buffer length: id={} addr={} (qbuf={})",
+                conn.id,
+                conn.shared.addr,
+                buf.len()
+            ));
+            conn.close_after_reply = true;
+        }
+        conn.publish_info(buf.len());
+        if !conn.out.buf.is_empty() {
+            let len = conn.out.buf.len();
+            if stream.write_all(&conn.out.buf).await.is_err() {
+                break;
+            }
+            conn.shard.borrow_mut().stats.net_output_bytes += len as u64;
+            conn.out.buf.clear();
+            if conn.out.buf.capacity() > 1 << 20 {
+                conn.out.buf = Vec::with_capacity(16 * 1024);
+            }
+        }
+        if conn.close_after_reply || shared.killed.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+    globals.clients().remove(&id);
+    globals.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Logs a line to stderr in Dragonfly's glog-like format.
+pub fn eprintln_log(msg: &str) {
+    crate::log::info(msg);
+}

@@ -1,0 +1,148 @@
+//! State shared by all threads: config, shard inboxes, the client registry, process counters.
+//!
+//! Nothing here is on the per-command data path except reads of `config_epoch` (one relaxed
+//! load per batch); key data lives in shards. Connections cache the config values they need and
+//! refresh them when the epoch changes.
+//!
+//! Invariant: the data behind these locks is never held across an `.await`.
+
+use crate::config::Config;
+use crate::shard::ShardInbox;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// Connection details other threads may read (CLIENT LIST/INFO) or act on (CLIENT KILL).
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created: Instant,
+    pub info: Mutex<ClientInfo>,
+    pub killed: AtomicBool,
+    pub kill_notify: tokio::sync::Notify,
+}
+
+/// Mutable, descriptive state of a client (refreshed once per batch of commands).
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+    pub db: usize,
+    pub resp: u8,
+    pub last_cmd: &'static str,
+    pub last_interaction: Instant,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub qbuf: usize,
+    pub user: String,
+}
+
+impl ClientShared {
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill_notify.notify_one();
+    }
+}
+
+/// State of CLIENT PAUSE.
+#[derive(Clone, Copy, Debug)]
+pub struct Pause {
+    pub until: Instant,
+    /// true: all commands; false: only writes (and may-replicate commands).
+    pub all: bool,
+}
+
+pub struct Globals {
+    pub config: RwLock<Config>,
+    /// Bumped on every CONFIG SET, so connections refresh their cached limits.
+    pub config_epoch: AtomicU64,
+    pub inboxes: Vec<ShardInbox>,
+    /// Serializes multi-shard transactions (see coord.rs for why this is enough for now).
+    pub tx_mutex: Arc<tokio::sync::Mutex<()>>,
+    pub next_tx_id: AtomicU64,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
+    pub next_client_id: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub pause: Mutex<Option<Pause>>,
+    pub start: Instant,
+    pub start_unix_ms: u64,
+    pub port: u16,
+    pub run_id: String,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub stat_reset_epoch: AtomicU64,
+}
+
+impl Globals {
+    pub fn new(config: Config, inboxes: Vec<ShardInbox>, port: u16) -> Globals {
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let seed = crate::shard::now_ms() ^ (std::process::id() as u64) << 20;
+        let mut x = seed | 1;
+        let run_id: String = (0..40)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_digit((x % 16) as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        Globals {
+            config: RwLock::new(config),
+            config_epoch: AtomicU64::new(1),
+            inboxes,
+            tx_mutex: Arc::new(tokio::sync::Mutex::new(())),
+            next_tx_id: AtomicU64::new(1),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected_clients: AtomicUsize::new(0),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            pause: Mutex::new(None),
+            start: Instant::now(),
+            start_unix_ms: crate::shard::now_ms(),
+            port,
+            run_id,
+            shutdown,
+            stat_reset_epoch: AtomicU64::new(0),
+        }
+    }
+
+    pub fn nshards(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Reads the config (poisoning is not possible to trigger from a client; recover anyway).
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config_epoch.fetch_add(1, Ordering::Relaxed);
+        self.config.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn clients(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<ClientShared>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn pause_state(&self) -> Option<Pause> {
+        let g = self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        match *g {
+            Some(p) if p.until > Instant::now() => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn set_pause(&self, p: Option<Pause>) {
+        *self.pause.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+
+    pub fn request_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
