@@ -185,7 +185,12 @@ impl Entry {
 
     /// Builds an entry. `ttl_ms` is an absolute Unix time in milliseconds.
     pub fn new(key: &[u8], value: NewValue<'_>, ttl_ms: Option<u64>) -> Entry {
-        Self::pack(KeyPart::from_slice(key), ValPart::from_new(value), ttl_ms, 0)
+        Self::pack(
+            KeyPart::from_slice(key),
+            ValPart::from_new(value),
+            ttl_ms,
+            0,
+        )
     }
 
     /// Chooses the layout and writes the parts into a fresh entry, taking ownership of their
@@ -301,7 +306,12 @@ impl Entry {
 
     #[inline]
     fn val_off(&self) -> usize {
-        self.key_off() + if self.tag() & KEY_HEAP != 0 { PTR_LEN } else { self.raw[1] as usize }
+        self.key_off()
+            + if self.tag() & KEY_HEAP != 0 {
+                PTR_LEN
+            } else {
+                self.raw[1] as usize
+            }
     }
 
     #[inline]
@@ -329,9 +339,12 @@ impl Entry {
             V_INLINE => ValueRef::Str(&self.raw[off..off + self.raw[2] as usize]),
             V_INT => ValueRef::Int(read_u64(&self.raw, off) as i64),
             // SAFETY: the blob is owned by this entry.
-            V_BLOB => ValueRef::Str(unsafe { Blob::get(read_u64(&self.raw, off) as usize, self.raw[2]) }),
+            V_BLOB => {
+                ValueRef::Str(unsafe { Blob::get(read_u64(&self.raw, off) as usize, self.raw[2]) })
+            }
             _ => {
-                let p = std::ptr::with_exposed_provenance::<Object>(read_u64(&self.raw, off) as usize);
+                let p =
+                    std::ptr::with_exposed_provenance::<Object>(read_u64(&self.raw, off) as usize);
                 // SAFETY: the object box is owned by this entry and alive while it is.
                 ValueRef::Obj(unsafe { &*p })
             }
@@ -343,7 +356,9 @@ impl Entry {
         if self.repr() != V_OBJ {
             return None;
         }
-        let p = std::ptr::with_exposed_provenance_mut::<Object>(read_u64(&self.raw, self.val_off()) as usize);
+        let p = std::ptr::with_exposed_provenance_mut::<Object>(
+            read_u64(&self.raw, self.val_off()) as usize,
+        );
         // SAFETY: owned by this entry; `&mut self` guarantees exclusive access.
         Some(unsafe { &mut *p })
     }
@@ -478,7 +493,10 @@ impl Drop for Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("key", &String::from_utf8_lossy(self.key())).field("ttl", &self.ttl()).finish()
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("ttl", &self.ttl())
+            .finish()
     }
 }
 
@@ -536,7 +554,11 @@ mod tests {
 
     #[test]
     fn objects_are_owned_and_mutable() {
-        let mut e = Entry::new(b"k", NewValue::Obj(Box::new(Object::Str(b"abc".to_vec()))), None);
+        let mut e = Entry::new(
+            b"k",
+            NewValue::Obj(Box::new(Object::Str(b"abc".to_vec()))),
+            None,
+        );
         if let Some(Object::Str(v)) = e.object_mut() {
             v.extend_from_slice(b"def");
         }

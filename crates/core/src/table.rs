@@ -44,7 +44,12 @@ struct Segment {
 
 impl Segment {
     fn new(local_depth: u8, cap: usize) -> Segment {
-        Segment { local_depth, version: 0, entries: Vec::with_capacity(cap), index: HashTable::with_capacity(cap) }
+        Segment {
+            local_depth,
+            version: 0,
+            entries: Vec::with_capacity(cap),
+            index: HashTable::with_capacity(cap),
+        }
     }
 }
 
@@ -160,7 +165,9 @@ impl Table {
     fn find(&self, h: u64, key: &[u8]) -> Option<(usize, usize)> {
         let s = self.seg_of(h);
         let seg = &self.segs[s];
-        seg.index.find(index_hash(h), |&i| seg.entries[i as usize].key() == key).map(|&i| (s, i as usize))
+        seg.index
+            .find(index_hash(h), |&i| seg.entries[i as usize].key() == key)
+            .map(|&i| (s, i as usize))
     }
 
     fn bump(&mut self, s: usize) {
@@ -183,7 +190,11 @@ impl Table {
         self.bump(s);
         let entry = &mut self.segs[s].entries[i];
         let had_ttl = entry.ttl().is_some();
-        Some(EntryMut { entry, expires: &mut self.expires, had_ttl })
+        Some(EntryMut {
+            entry,
+            expires: &mut self.expires,
+            had_ttl,
+        })
     }
 
     /// Inserts or replaces; returns the previous entry of that key. `now_ms` lets a full
@@ -224,7 +235,9 @@ impl Table {
             }
             let pos = entries.len() as u16;
             entries.push(entry);
-            index.insert_unique(index_hash(h), pos, |&i| index_hash(hasher.hash_one(entries[i as usize].key())));
+            index.insert_unique(index_hash(h), pos, |&i| {
+                index_hash(hasher.hash_one(entries[i as usize].key()))
+            });
             self.len += 1;
             return;
         }
@@ -255,18 +268,27 @@ impl Table {
         let gd = self.global_depth;
         let bit = 63 - ld as u32;
         let old_entries = std::mem::take(&mut self.segs[s].entries);
-        let hashes: Vec<u64> = old_entries.iter().map(|e| self.hasher.hash_one(e.key())).collect();
+        let hashes: Vec<u64> = old_entries
+            .iter()
+            .map(|e| self.hasher.hash_one(e.key()))
+            .collect();
         let ones = hashes.iter().filter(|&&x| (x >> bit) & 1 == 1).count();
         let zeros = hashes.len() - ones;
         let mut keep = Segment::new(ld + 1, zeros + zeros / 8);
         let mut moved = Segment::new(ld + 1, ones + ones / 8);
         for (e, hv) in old_entries.into_iter().zip(hashes) {
-            let seg = if (hv >> bit) & 1 == 1 { &mut moved } else { &mut keep };
+            let seg = if (hv >> bit) & 1 == 1 {
+                &mut moved
+            } else {
+                &mut keep
+            };
             let pos = seg.entries.len() as u16;
             seg.entries.push(e);
             let hasher = &self.hasher;
             let Segment { entries, index, .. } = seg;
-            index.insert_unique(index_hash(hv), pos, |&i| index_hash(hasher.hash_one(entries[i as usize].key())));
+            index.insert_unique(index_hash(hv), pos, |&i| {
+                index_hash(hasher.hash_one(entries[i as usize].key()))
+            });
         }
         self.clock += 1;
         keep.version = self.clock;
@@ -301,7 +323,9 @@ impl Table {
         if entries.capacity() > 64 && entries.len() * 2 < entries.capacity() {
             let target = entries.len() + entries.len() / 4;
             entries.shrink_to(target);
-            index.shrink_to(target, |&j| index_hash(hasher.hash_one(entries[j as usize].key())));
+            index.shrink_to(target, |&j| {
+                index_hash(hasher.hash_one(entries[j as usize].key()))
+            });
         }
         self.len -= 1;
         if e.ttl().is_some() {
@@ -392,7 +416,13 @@ impl Table {
     /// Active expiry: examines up to `budget` entries starting at `*cursor` (a segment number,
     /// kept by the caller between calls) and removes expired ones, handing each to `on_expired`.
     /// Returns (examined, removed).
-    pub fn expire_step(&mut self, now_ms: u64, cursor: &mut usize, budget: usize, mut on_expired: impl FnMut(Entry)) -> (usize, usize) {
+    pub fn expire_step(
+        &mut self,
+        now_ms: u64,
+        cursor: &mut usize,
+        budget: usize,
+        mut on_expired: impl FnMut(Entry),
+    ) -> (usize, usize) {
         if self.expires == 0 {
             return (0, 0);
         }
@@ -426,7 +456,11 @@ impl Table {
     pub fn overhead_bytes(&self) -> usize {
         self.dir.capacity() * 4
             + self.segs.capacity() * std::mem::size_of::<Segment>()
-            + self.segs.iter().map(|s| s.entries.capacity() * 32 + s.index.capacity() * 3).sum::<usize>()
+            + self
+                .segs
+                .iter()
+                .map(|s| s.entries.capacity() * 32 + s.index.capacity() * 3)
+                .sum::<usize>()
     }
 }
 
@@ -483,7 +517,10 @@ mod tests {
             }
         }
         for i in 0..5000 {
-            assert!(seen.contains(format!("old:{i}").as_bytes()), "missing old:{i}");
+            assert!(
+                seen.contains(format!("old:{i}").as_bytes()),
+                "missing old:{i}"
+            );
         }
     }
 
@@ -491,7 +528,14 @@ mod tests {
     fn ttl_count_and_expiry() {
         let mut t = Table::new();
         for i in 0..100 {
-            t.insert(Entry::new(format!("k{i}").as_bytes(), NewValue::Int(i), if i < 40 { Some(1000) } else { None }), 0);
+            t.insert(
+                Entry::new(
+                    format!("k{i}").as_bytes(),
+                    NewValue::Int(i),
+                    if i < 40 { Some(1000) } else { None },
+                ),
+                0,
+            );
         }
         assert_eq!(t.expires(), 40);
         t.get_mut(b"k50").unwrap().set_ttl(Some(5));
@@ -511,7 +555,14 @@ mod tests {
         let mut t = Table::new();
         let n = 1_000_000;
         for i in 0..n {
-            t.insert(Entry::new(format!("key:{i:08}").as_bytes(), NewValue::Str(&[b'x'; 16]), None), 0);
+            t.insert(
+                Entry::new(
+                    format!("key:{i:08}").as_bytes(),
+                    NewValue::Str(&[b'x'; 16]),
+                    None,
+                ),
+                0,
+            );
         }
         let per_key = t.overhead_bytes() as f64 / n as f64;
         eprintln!("table bytes per key: {per_key:.1}");

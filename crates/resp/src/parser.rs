@@ -63,7 +63,11 @@ pub enum Parsed {
 
 /// Parses one request from the front of `buf`. `authenticated` = false applies Redis's tighter
 /// limits for clients that have not authenticated yet (at most 10 arguments of 16 KiB).
-pub fn parse(buf: &mut BytesMut, limits: &ParserLimits, authenticated: bool) -> Result<Parsed, ProtocolError> {
+pub fn parse(
+    buf: &mut BytesMut,
+    limits: &ParserLimits,
+    authenticated: bool,
+) -> Result<Parsed, ProtocolError> {
     if buf.is_empty() {
         return Ok(Parsed::Incomplete { need: 0 });
     }
@@ -99,7 +103,11 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     if s.len() == 1 && s[0] == b'0' {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }
@@ -123,7 +131,11 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     }
 }
 
-fn parse_multibulk(buf: &mut BytesMut, limits: &ParserLimits, authenticated: bool) -> Result<Parsed, ProtocolError> {
+fn parse_multibulk(
+    buf: &mut BytesMut,
+    limits: &ParserLimits,
+    authenticated: bool,
+) -> Result<Parsed, ProtocolError> {
     let Some(nl) = find_crlf_line(buf, 0) else {
         if buf.len() > INLINE_MAX_SIZE {
             return Err(ProtocolError("too big mbulk count string"));
@@ -173,7 +185,9 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParserLimits, authenticated: boo
         pos = end + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Parsed::Command(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+    Ok(Parsed::Command(
+        spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect(),
+    ))
 }
 
 /// Redis's message for a multibulk element that does not start with '$'.
@@ -181,30 +195,101 @@ fn expected_dollar(got: u8) -> &'static str {
     // Redis formats "expected '$', got '%c'"; the set of bytes is finite, so we keep a table of
     // static strings for the printable ones and fall back to a generic one.
     const TABLE: [&str; 95] = [
-        "expected '$', got ' '", "expected '$', got '!'", "expected '$', got '\"'", "expected '$', got '#'",
-        "expected '$', got '$'", "expected '$', got '%'", "expected '$', got '&'", "expected '$', got '''",
-        "expected '$', got '('", "expected '$', got ')'", "expected '$', got '*'", "expected '$', got '+'",
-        "expected '$', got ','", "expected '$', got '-'", "expected '$', got '.'", "expected '$', got '/'",
-        "expected '$', got '0'", "expected '$', got '1'", "expected '$', got '2'", "expected '$', got '3'",
-        "expected '$', got '4'", "expected '$', got '5'", "expected '$', got '6'", "expected '$', got '7'",
-        "expected '$', got '8'", "expected '$', got '9'", "expected '$', got ':'", "expected '$', got ';'",
-        "expected '$', got '<'", "expected '$', got '='", "expected '$', got '>'", "expected '$', got '?'",
-        "expected '$', got '@'", "expected '$', got 'A'", "expected '$', got 'B'", "expected '$', got 'C'",
-        "expected '$', got 'D'", "expected '$', got 'E'", "expected '$', got 'F'", "expected '$', got 'G'",
-        "expected '$', got 'H'", "expected '$', got 'I'", "expected '$', got 'J'", "expected '$', got 'K'",
-        "expected '$', got 'L'", "expected '$', got 'M'", "expected '$', got 'N'", "expected '$', got 'O'",
-        "expected '$', got 'P'", "expected '$', got 'Q'", "expected '$', got 'R'", "expected '$', got 'S'",
-        "expected '$', got 'T'", "expected '$', got 'U'", "expected '$', got 'V'", "expected '$', got 'W'",
-        "expected '$', got 'X'", "expected '$', got 'Y'", "expected '$', got 'Z'", "expected '$', got '['",
-        "expected '$', got '\\'", "expected '$', got ']'", "expected '$', got '^'", "expected '$', got '_'",
-        "expected '$', got '`'", "expected '$', got 'a'", "expected '$', got 'b'", "expected '$', got 'c'",
-        "expected '$', got 'd'", "expected '$', got 'e'", "expected '$', got 'f'", "expected '$', got 'g'",
-        "expected '$', got 'h'", "expected '$', got 'i'", "expected '$', got 'j'", "expected '$', got 'k'",
-        "expected '$', got 'l'", "expected '$', got 'm'", "expected '$', got 'n'", "expected '$', got 'o'",
-        "expected '$', got 'p'", "expected '$', got 'q'", "expected '$', got 'r'", "expected '$', got 's'",
-        "expected '$', got 't'", "expected '$', got 'u'", "expected '$', got 'v'", "expected '$', got 'w'",
-        "expected '$', got 'x'", "expected '$', got 'y'", "expected '$', got 'z'", "expected '$', got '{'",
-        "expected '$', got '|'", "expected '$', got '}'", "expected '$', got '~'",
+        "expected '$', got ' '",
+        "expected '$', got '!'",
+        "expected '$', got '\"'",
+        "expected '$', got '#'",
+        "expected '$', got '$'",
+        "expected '$', got '%'",
+        "expected '$', got '&'",
+        "expected '$', got '''",
+        "expected '$', got '('",
+        "expected '$', got ')'",
+        "expected '$', got '*'",
+        "expected '$', got '+'",
+        "expected '$', got ','",
+        "expected '$', got '-'",
+        "expected '$', got '.'",
+        "expected '$', got '/'",
+        "expected '$', got '0'",
+        "expected '$', got '1'",
+        "expected '$', got '2'",
+        "expected '$', got '3'",
+        "expected '$', got '4'",
+        "expected '$', got '5'",
+        "expected '$', got '6'",
+        "expected '$', got '7'",
+        "expected '$', got '8'",
+        "expected '$', got '9'",
+        "expected '$', got ':'",
+        "expected '$', got ';'",
+        "expected '$', got '<'",
+        "expected '$', got '='",
+        "expected '$', got '>'",
+        "expected '$', got '?'",
+        "expected '$', got '@'",
+        "expected '$', got 'A'",
+        "expected '$', got 'B'",
+        "expected '$', got 'C'",
+        "expected '$', got 'D'",
+        "expected '$', got 'E'",
+        "expected '$', got 'F'",
+        "expected '$', got 'G'",
+        "expected '$', got 'H'",
+        "expected '$', got 'I'",
+        "expected '$', got 'J'",
+        "expected '$', got 'K'",
+        "expected '$', got 'L'",
+        "expected '$', got 'M'",
+        "expected '$', got 'N'",
+        "expected '$', got 'O'",
+        "expected '$', got 'P'",
+        "expected '$', got 'Q'",
+        "expected '$', got 'R'",
+        "expected '$', got 'S'",
+        "expected '$', got 'T'",
+        "expected '$', got 'U'",
+        "expected '$', got 'V'",
+        "expected '$', got 'W'",
+        "expected '$', got 'X'",
+        "expected '$', got 'Y'",
+        "expected '$', got 'Z'",
+        "expected '$', got '['",
+        "expected '$', got '\\'",
+        "expected '$', got ']'",
+        "expected '$', got '^'",
+        "expected '$', got '_'",
+        "expected '$', got '`'",
+        "expected '$', got 'a'",
+        "expected '$', got 'b'",
+        "expected '$', got 'c'",
+        "expected '$', got 'd'",
+        "expected '$', got 'e'",
+        "expected '$', got 'f'",
+        "expected '$', got 'g'",
+        "expected '$', got 'h'",
+        "expected '$', got 'i'",
+        "expected '$', got 'j'",
+        "expected '$', got 'k'",
+        "expected '$', got 'l'",
+        "expected '$', got 'm'",
+        "expected '$', got 'n'",
+        "expected '$', got 'o'",
+        "expected '$', got 'p'",
+        "expected '$', got 'q'",
+        "expected '$', got 'r'",
+        "expected '$', got 's'",
+        "expected '$', got 't'",
+        "expected '$', got 'u'",
+        "expected '$', got 'v'",
+        "expected '$', got 'w'",
+        "expected '$', got 'x'",
+        "expected '$', got 'y'",
+        "expected '$', got 'z'",
+        "expected '$', got '{'",
+        "expected '$', got '|'",
+        "expected '$', got '}'",
+        "expected '$', got '~'",
     ];
     if (b' '..=b'~').contains(&got) {
         TABLE[(got - b' ') as usize]
@@ -273,7 +358,12 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 if p >= n {
                     return None;
                 }
-                if line[p] == b'\\' && p + 3 < n && line[p + 1] == b'x' && is_hex(line[p + 2]) && is_hex(line[p + 3]) {
+                if line[p] == b'\\'
+                    && p + 3 < n
+                    && line[p + 1] == b'x'
+                    && is_hex(line[p + 2])
+                    && is_hex(line[p + 3])
+                {
                     cur.push(hex_val(line[p + 2]) * 16 + hex_val(line[p + 3]));
                     p += 3;
                 } else if line[p] == b'\\' && p + 1 < n {
@@ -349,36 +439,70 @@ mod tests {
     #[test]
     fn multibulk_pipeline() {
         let cmds = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n").unwrap();
-        assert_eq!(cmds, vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]);
+        assert_eq!(
+            cmds,
+            vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]
+        );
     }
 
     #[test]
     fn incomplete_consumes_nothing() {
         let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$10\r\nabc"[..]);
         let r = parse(&mut buf, &ParserLimits::default(), true).unwrap();
-        assert_eq!(r, Parsed::Incomplete { need: 4 + 9 + 5 + 12 });
+        assert_eq!(
+            r,
+            Parsed::Incomplete {
+                need: 4 + 9 + 5 + 12
+            }
+        );
         assert_eq!(buf.len(), 21);
     }
 
     #[test]
     fn inline_with_quotes() {
         let cmds = parse_all(b"set \"a b\" 'c\\'d' \"\\x41\\n\"\r\n").unwrap();
-        assert_eq!(cmds, vec![vec![b"set".to_vec(), b"a b".to_vec(), b"c'd".to_vec(), b"A\n".to_vec()]]);
+        assert_eq!(
+            cmds,
+            vec![vec![
+                b"set".to_vec(),
+                b"a b".to_vec(),
+                b"c'd".to_vec(),
+                b"A\n".to_vec()
+            ]]
+        );
     }
 
     #[test]
     fn protocol_errors_have_redis_text() {
-        assert_eq!(parse_all(b"*abc\r\n").unwrap_err().message(), "ERR Protocol error: invalid multibulk length");
-        assert_eq!(parse_all(b"*1\r\n+x\r\n").unwrap_err().message(), "ERR Protocol error: expected '$', got '+'");
-        assert_eq!(parse_all(b"*1\r\n$-5\r\n").unwrap_err().message(), "ERR Protocol error: invalid bulk length");
-        assert_eq!(parse_all(b"set \"a\r\n").unwrap_err().message(), "ERR Protocol error: unbalanced quotes in request");
+        assert_eq!(
+            parse_all(b"*abc\r\n").unwrap_err().message(),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n+x\r\n").unwrap_err().message(),
+            "ERR Protocol error: expected '$', got '+'"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$-5\r\n").unwrap_err().message(),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            parse_all(b"set \"a\r\n").unwrap_err().message(),
+            "ERR Protocol error: unbalanced quotes in request"
+        );
         let big = vec![b'a'; INLINE_MAX_SIZE + 1];
-        assert_eq!(parse_all(&big).unwrap_err().message(), "ERR Protocol error: too big inline request");
+        assert_eq!(
+            parse_all(&big).unwrap_err().message(),
+            "ERR Protocol error: too big inline request"
+        );
     }
 
     #[test]
     fn empty_requests_are_skipped() {
-        assert_eq!(parse_all(b"\r\n*0\r\n*-1\r\n").unwrap(), vec![Vec::<Vec<u8>>::new(); 3]);
+        assert_eq!(
+            parse_all(b"\r\n*0\r\n*-1\r\n").unwrap(),
+            vec![Vec::<Vec<u8>>::new(); 3]
+        );
     }
 
     #[test]

@@ -45,7 +45,11 @@ fn push_int(buf: &mut Vec<u8>, v: i64) {
 
 impl ReplyBuilder {
     pub fn new(proto: Protocol) -> Self {
-        ReplyBuilder { buf: Vec::new(), proto, errors: 0 }
+        ReplyBuilder {
+            buf: Vec::new(),
+            proto,
+            errors: 0,
+        }
     }
 
     pub fn is_resp3(&self) -> bool {
@@ -76,7 +80,8 @@ impl ReplyBuilder {
         self.errors += 1;
         self.buf.push(b'-');
         for &b in msg.as_bytes() {
-            self.buf.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.buf
+                .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.buf.extend_from_slice(b"\r\n");
     }
@@ -164,7 +169,8 @@ impl ReplyBuilder {
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     pub fn boolean(&mut self, b: bool) {
         if self.is_resp3() {
-            self.buf.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf
+                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(b as i64);
         }
@@ -203,7 +209,11 @@ pub fn format_double(d: f64) -> String {
 pub fn format_g(d: f64, prec: usize) -> String {
     let prec = prec.max(1);
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // Scientific form with prec significant digits gives the exponent after rounding.
     let sci = format!("{:.*e}", prec - 1, d);
