@@ -450,6 +450,18 @@ impl Entry {
         Self::pack(KeyPart::from_slice(new_key), val, ttl, flags)
     }
 
+    /// A deep copy of this entry under `new_key` (COPY): same value and TTL.
+    pub fn duplicate(&self, new_key: &[u8]) -> Entry {
+        let value = match self.value() {
+            ValueRef::Str(s) => NewValue::Str(s),
+            ValueRef::Int(i) => NewValue::Int(i),
+            ValueRef::Obj(o) => NewValue::Obj(Box::new(o.clone())),
+        };
+        let mut e = Entry::new(new_key, value, self.ttl());
+        e.set_raw_hint(self.raw_hint());
+        e
+    }
+
     /// Bytes this entry owns on the heap (blobs and the object's estimate), for MEMORY USAGE.
     pub fn heap_bytes(&self) -> usize {
         let mut n = 0;
