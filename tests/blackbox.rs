@@ -1,0 +1,225 @@
+//! Black-box tests: the real `damselfly` binary on a free loopback port, driven through the
+//! `redis` crate (what applications use) and through raw sockets (byte-exact checks).
+
+mod common;
+
+use common::{read_to_close, roundtrip, Server};
+use std::io::Write;
+use std::time::Duration;
+
+#[test]
+fn set_get_through_a_real_client() {
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let mut c = s.conn();
+    let _: () = redis::cmd("SET").arg("greeting").arg("hello").query(&mut c).unwrap();
+    let v: String = redis::cmd("GET").arg("greeting").query(&mut c).unwrap();
+    assert_eq!(v, "hello");
+    let missing: Option<String> = redis::cmd("GET").arg("nope").query(&mut c).unwrap();
+    assert_eq!(missing, None);
+    let n: i64 = redis::cmd("DEL").arg("greeting").arg("nope").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn thousands_of_pipelined_commands_answer_in_order() {
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let mut raw = s.raw();
+    let mut req = Vec::new();
+    let mut expect = Vec::new();
+    for i in 0..5000 {
+        let k = format!("k{i}");
+        let v = format!("{i}");
+        req.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n{}\r\n", k.len(), k, v.len(), v).as_bytes());
+        req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k).as_bytes());
+        expect.extend_from_slice(b"+OK\r\n");
+        expect.extend_from_slice(format!("${}\r\n{}\r\n", v.len(), v).as_bytes());
+    }
+    let got = roundtrip(&mut raw, &req, expect.len());
+    assert_eq!(got.len(), expect.len());
+    assert!(got == expect, "pipelined replies out of order");
+}
+
+#[test]
+fn protocol_error_gets_redis_text_and_closes() {
+    let s = Server::start(&[]);
+    let mut raw = s.raw();
+    raw.write_all(b"*1\r\n$4\r\nPING\r\n*abc\r\n").unwrap();
+    let (out, closed) = read_to_close(&mut raw);
+    assert_eq!(out, b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n");
+    assert!(closed);
+    let mut raw = s.raw();
+    raw.write_all(b"SET \"unbalanced x\r\n").unwrap();
+    let (out, closed) = read_to_close(&mut raw);
+    assert_eq!(out, b"-ERR Protocol error: unbalanced quotes in request\r\n");
+    assert!(closed);
+}
+
+#[test]
+fn inline_commands_work() {
+    let s = Server::start(&[]);
+    let mut raw = s.raw();
+    let out = roundtrip(&mut raw, b"SET k \"a b\"\r\nGET k\r\nPING\r\n", 5 + 9 + 7);
+    assert_eq!(out, b"+OK\r\n$3\r\na b\r\n+PONG\r\n");
+}
+
+#[test]
+fn oversized_bulk_is_rejected() {
+    let s = Server::start(&["--proto_max_bulk_len", "1mb"]);
+    let mut raw = s.raw();
+    raw.write_all(b"*2\r\n$3\r\nGET\r\n$2000000\r\n").unwrap();
+    let (out, closed) = read_to_close(&mut raw);
+    assert_eq!(out, b"-ERR Protocol error: invalid bulk length\r\n");
+    assert!(closed);
+}
+
+#[test]
+fn hello_3_switches_to_resp3() {
+    let s = Server::start(&[]);
+    let mut raw = s.raw();
+    raw.write_all(b"HELLO 3\r\n").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = std::io::Read::read(&mut raw, &mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    let out = roundtrip(&mut raw, b"GET missing\r\n", 3);
+    assert_eq!(out, b"_\r\n");
+}
+
+#[test]
+fn multi_key_writes_are_atomic_across_shards() {
+    let s = Server::start(&["--proactor_threads", "4"]);
+    let keys: Vec<String> = (0..8).map(|i| format!("atomic:{i}")).collect();
+    let writer_keys = keys.clone();
+    let client = s.client();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = client.get_connection().unwrap();
+        let mut i = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut cmd = redis::cmd("MSET");
+            for k in &writer_keys {
+                cmd.arg(k).arg(i);
+            }
+            let _: () = cmd.query(&mut c).unwrap();
+            i += 1;
+        }
+    });
+    let mut c = s.conn();
+    for _ in 0..2000 {
+        let vals: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query(&mut c).unwrap();
+        if vals[0].is_some() {
+            assert!(vals.iter().all(|v| *v == vals[0]), "torn MSET seen by MGET: {vals:?}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
+#[test]
+fn requirepass_requires_auth() {
+    let s = Server::start(&["--requirepass", "s3cret"]);
+    let mut raw = s.raw();
+    let out = roundtrip(&mut raw, b"GET k\r\n", 34);
+    assert_eq!(out, b"-NOAUTH Authentication required.\r\n");
+    let out = roundtrip(&mut raw, b"AUTH nope\r\n", 10);
+    assert!(out.starts_with(b"-WRONGPASS"), "{}", String::from_utf8_lossy(&out));
+    let out = roundtrip(&mut raw, b"AUTH s3cret\r\nGET k\r\n", 10);
+    assert_eq!(out, b"+OK\r\n$-1\r\n");
+}
+
+#[test]
+fn dfly_environment_variables_set_flags() {
+    let s = Server::start_env(&[], &[("DFLY_requirepass", "fromenv")]);
+    let mut raw = s.raw();
+    let out = roundtrip(&mut raw, b"AUTH fromenv\r\n", 5);
+    assert_eq!(out, b"+OK\r\n");
+}
+
+#[test]
+fn flagfile_sets_flags() {
+    let dir = std::env::temp_dir().join(format!("damselfly-flagfile-{}", std::process::id()));
+    std::fs::write(&dir, "# comment\n--requirepass=fromfile\n").unwrap();
+    let s = Server::start(&["--flagfile", dir.to_str().unwrap()]);
+    let mut raw = s.raw();
+    let out = roundtrip(&mut raw, b"AUTH fromfile\r\n", 5);
+    assert_eq!(out, b"+OK\r\n");
+    let _ = std::fs::remove_file(dir);
+}
+
+#[test]
+fn unknown_flag_is_a_clear_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_damselfly")).arg("--no_such_flag=1").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no_such_flag"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_damselfly")).args(["--port", "notaport"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn dragonfly_command_lines_start() {
+    // The command lines our users run for Dragonfly must start the server.
+    for args in [
+        vec!["--maxmemory", "512mb", "--proactor_threads", "2", "--cache_mode", "true"],
+        vec!["--snapshot_cron", "0 */6 * * *", "--dir", "/tmp", "--dbfilename", "dump.rdb"],
+        vec!["--cluster_mode=emulated", "--logtostderr"],
+        vec!["--maxmemory-policy=allkeys-lru", "--dbnum", "4"],
+    ] {
+        let s = Server::start(&args);
+        let mut c = s.conn();
+        let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+        assert_eq!(pong, "PONG", "{args:?}");
+    }
+}
+
+#[test]
+fn maxclients_rejects_extra_connections() {
+    let s = Server::start(&["--maxclients", "2"]);
+    let _a = s.raw();
+    let _b = s.raw();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = s.raw();
+    let (out, _) = read_to_close(&mut c);
+    assert_eq!(out, b"-ERR max number of clients reached\r\n");
+}
+
+#[test]
+fn idle_timeout_closes_connections() {
+    let s = Server::start(&["--timeout", "1"]);
+    let mut c = s.raw();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (_, closed) = read_to_close(&mut c);
+    assert!(closed, "idle client was not closed");
+}
+
+#[test]
+fn keys_expire_lazily_and_actively() {
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let mut c = s.conn();
+    let _: () = redis::cmd("SET").arg("short").arg("v").arg("PX").arg(50).query(&mut c).unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    let v: Option<String> = redis::cmd("GET").arg("short").query(&mut c).unwrap();
+    assert_eq!(v, None);
+    for i in 0..2000 {
+        let _: () = redis::cmd("SET").arg(format!("t{i}")).arg("v").arg("PX").arg(30).query(&mut c).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 0, "active expiry left keys behind");
+}
+
+#[test]
+fn shutdown_command_and_sigterm_stop_cleanly() {
+    let mut s = Server::start(&[]);
+    let mut raw = s.raw();
+    raw.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+    assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
+
+    let mut s = Server::start(&["--proactor_threads", "2"]);
+    unsafe_kill(s.pid(), 15);
+    assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
