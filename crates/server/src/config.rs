@@ -27,9 +27,10 @@
 //!
 //! # Command line (`Config::from_args`)
 //!
-//! Arguments are processed in order; a later setting overrides an earlier
-//! one (except `save`, see below). Environment variables are applied
-//! first, so the command line wins over the environment.
+//! Precedence, lowest first: defaults, `DFLY_` environment variables,
+//! redis.conf files given as positional arguments (wherever they appear,
+//! as with `redis-server file --flag`), then flags in argument order (a
+//! later flag overrides an earlier one; `save` accumulates, see below).
 //!
 //! * `--flag=value`, `--flag value`, `-flag=value`, `-flag value`.
 //!   A non-boolean flag without `=` always takes the next argument as its
@@ -273,19 +274,20 @@ use OptType as T;
 /// Defaults and CONFIG GET formats of Redis-named options are Redis 7.0.15's
 /// (checked against `CONFIG GET *`), except where the module doc says
 /// otherwise.
+#[rustfmt::skip]
 pub static OPTIONS: &[OptDef] = &[
     redis("port", "port", T::Int { min: 0, max: 65535 }, "6379", "TCP port to listen on").immutable().active(),
     redis("bind", "bind", T::Str, "", "Addresses to listen on, separated by spaces (a leading '-' marks an optional address, as in Redis); empty means all interfaces").immutable().multi_arg().active(),
     redis("requirepass", "requirepass", T::Str, "", "Password of the default user (AUTH <password>); empty means no password. DFLY_PASSWORD sets it too").active(),
     redis("maxclients", "maxclients", T::Int { min: 1, max: U32_MAX }, "10000", "Maximum number of simultaneously connected clients").active(),
     redis("timeout", "timeout", T::Int { min: 0, max: I32_MAX }, "0", "Close a client connection after it has been idle this many seconds (0 = never)").active(),
-    redis("tcp_keepalive", "tcp-keepalive", T::Int { min: 0, max: I32_MAX }, "300", "TCP keepalive interval in seconds for client connections (0 = off)").active(),
+    redis("tcp_keepalive", "tcp-keepalive", T::Int { min: 0, max: I32_MAX }, "300", "TCP keepalive interval in seconds for client connections (0 = off)"),
     redis("tcp_backlog", "tcp-backlog", T::Int { min: 0, max: I32_MAX }, "511", "Backlog of the listening socket").immutable().active(),
     redis("proto_max_bulk_len", "proto-max-bulk-len", T::Memory { min: MB, max: I64_MAX_U }, "536870912", "Largest bulk string a client may send, in bytes").active(),
     dfly("max_multi_bulk_len", T::Int { min: 1, max: I32_MAX }, "2147483647", "Largest number of elements in a request (Dragonfly's default is 65536; Damselfly follows Redis, whose only limit is INT_MAX, with client_query_buffer_limit bounding memory)").immutable().active(),
     redis("client_query_buffer_limit", "client-query-buffer-limit", T::Memory { min: MB, max: I64_MAX_U }, "1073741824", "Largest query buffer a client may accumulate, in bytes").active(),
     dfly("proactor_threads", T::Int { min: 0, max: 1024 }, "0", "Number of I/O threads (0 = one per CPU)").immutable().active(),
-    dfly("num_shards", T::Int { min: 0, max: 1024 }, "0", "Number of keyspace shards (0 = one per I/O thread)").immutable().active(),
+    dfly("num_shards", T::Int { min: 0, max: 1024 }, "0", "Number of keyspace shards (0 = one per I/O thread)").immutable(),
     redis("dbnum", "databases", T::Int { min: 1, max: 1024 }, "16", "Number of logical databases").immutable().active(),
     dfly("cluster_mode", T::Enum(&["", "emulated", "yes"]), "", "Cluster mode: '' (off), 'emulated' (a one-node cluster) or 'yes' (real multi-node cluster, not implemented)").immutable().active(),
     redis("maxmemory", "maxmemory", T::Memory { min: 0, max: u64::MAX }, "0", "Memory limit for the dataset in bytes (0 = no limit)"),
@@ -374,7 +376,7 @@ pub static OPTIONS: &[OptDef] = &[
     redis("aclfile", "aclfile", T::Str, "", "ACL file path").immutable(),
     redis("acllog_max_len", "acllog-max-len", T::Int { min: 0, max: i64::MAX }, "128", "Maximum ACL LOG entries"),
     redis("acl_pubsub_default", "acl-pubsub-default", T::Enum(&["allchannels", "resetchannels"]), "resetchannels", "Default Pub/Sub permissions of new users"),
-    redis("protected_mode", "protected-mode", T::Bool, "yes", "Refuse non-loopback clients when there is no password and no bind address"),
+    redis("protected_mode", "protected-mode", T::Bool, "yes", "Refuse non-loopback clients when there is no password and no bind address").active(),
     dfly("tls", T::Bool, "false", "Enable TLS on the main port (Dragonfly)").immutable(),
     redis("tls_port", "tls-port", T::Int { min: 0, max: 65535 }, "0", "TLS port (0 = disabled)"),
     redis("tls_cert_file", "tls-cert-file", T::Str, "", "TLS certificate file"),
@@ -999,7 +1001,7 @@ fn parse_value(def: &OptDef, raw: &str, src: Src, cur: &Value) -> Result<Value, 
             }),
         T::ClientOutputBufferLimit => {
             let words = split_words(raw, src);
-            if words.len() % 4 != 0 {
+            if words.chunks(4).any(|c| c.len() != 4) {
                 return Err(Bad::Msg(
                     "Wrong number of arguments in buffer limit configuration.".into(),
                 ));
@@ -1088,7 +1090,7 @@ fn parse_value(def: &OptDef, raw: &str, src: Src, cur: &Value) -> Result<Value, 
             }
             let mut out = Vec::new();
             for w in words {
-                match c_strtoll_full(w).filter(|v| w != "" && (-2000..=2000).contains(v)) {
+                match c_strtoll_full(w).filter(|v| !w.is_empty() && (-2000..=2000).contains(v)) {
                     Some(v) => out.push(v.to_string()),
                     None => return Err(Bad::Msg(
                         "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
@@ -1135,7 +1137,7 @@ fn expectation(def: &OptDef) -> String {
         T::Memory { min, max } => {
             let mut s = "a memory size such as 1024, 512mb, 1.5gb or 100kib".to_string();
             if min > 0 || max < u64::MAX {
-                s.push_str(&format!(" (between {min} and {max} bytes)"));
+                s.push_str(&format!(", between {min} and {max} bytes"));
             }
             s
         }
@@ -1329,6 +1331,183 @@ fn io_error_text(e: &std::io::Error) -> String {
     }
 }
 
+/// One command-line item, collected before anything is applied.
+enum Action {
+    /// `--flag value`: option index, raw value, the flag as written.
+    Set {
+        opt: usize,
+        raw: String,
+        shown: String,
+    },
+    /// A positional redis.conf path.
+    ConfFile(String),
+}
+
+/// Turn arguments (or flag-file lines) into [`Action`]s; `--help`,
+/// `--version` and malformed flags return at once.
+fn collect_args(args: &[String], depth: usize, out: &mut Vec<Action>) -> Result<(), ConfigError> {
+    let mut i = 0;
+    let mut flags_done = false;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if !flags_done && arg == "--" {
+            flags_done = true;
+            continue;
+        }
+        if flags_done || !arg.starts_with('-') || arg.len() == 1 {
+            if !Path::new(arg).is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "unexpected argument '{arg}': it is not a flag and not an existing config file"
+                )));
+            }
+            out.push(Action::ConfFile(arg.clone()));
+            continue;
+        }
+        let body = arg.strip_prefix("--").unwrap_or(&arg[1..]);
+        let (fname, inline) = match body.find('=') {
+            Some(p) => (&body[..p], Some(&body[p + 1..])),
+            None => (body, None),
+        };
+        let lname = fname.to_ascii_lowercase();
+        match lname.as_str() {
+            "help" | "helpfull" | "h" | "?" => return Err(ConfigError::Help(Config::help_text())),
+            "version" => return Err(ConfigError::Version),
+            "v" if inline.is_none()
+                && args.get(i).is_none_or(|n| n.trim().parse::<i64>().is_err()) =>
+            {
+                return Err(ConfigError::Version)
+            }
+            "flagfile" => {
+                let path = match inline {
+                    Some(p) => p.to_string(),
+                    None if i < args.len() => {
+                        i += 1;
+                        args[i - 1].clone()
+                    }
+                    None => {
+                        return Err(ConfigError::Invalid("missing value for --flagfile".into()))
+                    }
+                };
+                collect_flagfile(&path, depth + 1, out)?;
+                continue;
+            }
+            _ => {}
+        }
+        let shown = format!("--{fname}");
+        let Some(entry) = find(fname) else {
+            // --noflag for booleans.
+            if let Some(e) = lname.strip_prefix("no").and_then(find) {
+                if OPTIONS[e.opt].ty == T::Bool {
+                    if inline.is_some() {
+                        return Err(ConfigError::Invalid(format!(
+                            "{shown} does not take a value"
+                        )));
+                    }
+                    out.push(Action::Set {
+                        opt: e.opt,
+                        raw: "false".into(),
+                        shown,
+                    });
+                    continue;
+                }
+            }
+            if is_deprecated(fname) {
+                if inline.is_none() {
+                    while i < args.len() && !looks_like_flag(&args[i]) {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            return Err(ConfigError::Invalid(format!(
+                "unknown command line flag '{fname}'"
+            )));
+        };
+        let def = &OPTIONS[entry.opt];
+        let value: String = if def.ty == T::Bool {
+            match inline {
+                Some(v) => v.to_string(),
+                None if args.get(i).is_some_and(|n| is_bool_word(n)) => {
+                    i += 1;
+                    args[i - 1].clone()
+                }
+                None => "true".to_string(),
+            }
+        } else {
+            match inline {
+                Some(v) => v.to_string(),
+                None => {
+                    let mut v = if def.multi_arg && args.get(i).is_none_or(|n| looks_like_flag(n)) {
+                        if def.ty == T::Save {
+                            String::new()
+                        } else {
+                            return Err(ConfigError::Invalid(format!("missing value for {shown}")));
+                        }
+                    } else if i < args.len() {
+                        i += 1;
+                        args[i - 1].clone()
+                    } else {
+                        return Err(ConfigError::Invalid(format!("missing value for {shown}")));
+                    };
+                    if def.multi_arg {
+                        while i < args.len() && !looks_like_flag(&args[i]) {
+                            if !v.is_empty() {
+                                v.push(' ');
+                            }
+                            v.push_str(&args[i]);
+                            i += 1;
+                        }
+                    }
+                    v
+                }
+            }
+        };
+        out.push(Action::Set {
+            opt: entry.opt,
+            raw: value,
+            shown,
+        });
+    }
+    Ok(())
+}
+
+fn collect_flagfile(path: &str, depth: usize, out: &mut Vec<Action>) -> Result<(), ConfigError> {
+    if depth > MAX_INCLUDE_DEPTH {
+        return Err(ConfigError::Invalid(format!(
+            "flagfile '{path}': flag files nested too deeply"
+        )));
+    }
+    let text = read_file(path, "flagfile")?;
+    let mut args = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if !t.starts_with('-') {
+            return Err(ConfigError::Invalid(format!(
+                "flagfile '{path}' line {}: expected --flag=value, got '{t}'",
+                n + 1
+            )));
+        }
+        match t.find(|c: char| c == '=' || c.is_whitespace()) {
+            Some(p) if t.as_bytes()[p] != b'=' => {
+                args.push(t[..p].to_string());
+                args.push(t[p..].trim().to_string());
+            }
+            _ => args.push(t.to_string()),
+        }
+    }
+    collect_args(&args, depth, out)
+}
+
+fn read_file(path: &str, what: &str) -> Result<String, ConfigError> {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| ConfigError::Invalid(format!("can't read {what} '{path}': {e}")))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::defaults()
@@ -1357,8 +1536,42 @@ impl Config {
         let mut ctx = Ctx::default();
         cfg.apply_env(env, &mut ctx)?;
         ctx.save_seen = false;
-        cfg.apply_args(&args, &mut ctx, 0)?;
+        let mut actions = Vec::new();
+        collect_args(&args, 0, &mut actions)?;
+        cfg.apply_actions(&actions, &mut ctx)?;
+        // Like Redis (which chdirs into `dir` at startup), report an absolute
+        // path; a directory that does not exist yet is kept as given.
+        let dir = index_or_panic("dir");
+        if let Value::Str(d) = &cfg.values[dir] {
+            if !d.is_empty() {
+                if let Ok(abs) = std::fs::canonicalize(d) {
+                    cfg.values[dir] = Value::Str(abs.to_string_lossy().into_owned());
+                }
+            }
+        }
         Ok(cfg)
+    }
+
+    /// Apply collected arguments: config files first (in order), then flags
+    /// (in order), so that flags win over files wherever they appear, as with
+    /// Redis's `redis-server file --flag`.
+    fn apply_actions(&mut self, actions: &[Action], ctx: &mut Ctx) -> Result<(), ConfigError> {
+        for a in actions {
+            if let Action::ConfFile(path) = a {
+                if self.config_file.is_none() {
+                    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
+                    self.config_file = Some(abs.to_string_lossy().into_owned());
+                }
+                self.load_conf_file(path, ctx, 1)?;
+            }
+        }
+        for a in actions {
+            if let Action::Set { opt, raw, shown } = a {
+                self.set_parsed(*opt, raw, Src::Cmdline, ctx)
+                    .map_err(|bad| flag_error(&OPTIONS[*opt], raw, shown, &bad))?;
+            }
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, env: &[(String, String)], ctx: &mut Ctx) -> Result<(), ConfigError> {
@@ -1372,7 +1585,9 @@ impl Config {
                 continue;
             }
             if flag.eq_ignore_ascii_case("flagfile") {
-                self.load_flagfile(value, ctx, 1)?;
+                let mut actions = Vec::new();
+                collect_flagfile(value, 1, &mut actions)?;
+                self.apply_actions(&actions, ctx)?;
                 continue;
             }
             let opt = if flag == "PASSWORD" {
@@ -1394,147 +1609,6 @@ impl Config {
         Ok(())
     }
 
-    fn apply_args(
-        &mut self,
-        args: &[String],
-        ctx: &mut Ctx,
-        depth: usize,
-    ) -> Result<(), ConfigError> {
-        let mut i = 0;
-        let mut flags_done = false;
-        while i < args.len() {
-            let arg = &args[i];
-            i += 1;
-            if !flags_done && arg == "--" {
-                flags_done = true;
-                continue;
-            }
-            if flags_done || !arg.starts_with('-') || arg.len() == 1 {
-                self.positional(arg, ctx, depth)?;
-                continue;
-            }
-            let body = arg.strip_prefix("--").unwrap_or(&arg[1..]);
-            let (fname, inline) = match body.find('=') {
-                Some(p) => (&body[..p], Some(&body[p + 1..])),
-                None => (body, None),
-            };
-            let lname = fname.to_ascii_lowercase();
-            match lname.as_str() {
-                "help" | "helpfull" | "h" | "?" => {
-                    return Err(ConfigError::Help(Config::help_text()))
-                }
-                "version" => return Err(ConfigError::Version),
-                "v" if inline.is_none()
-                    && args.get(i).is_none_or(|n| n.trim().parse::<i64>().is_err()) =>
-                {
-                    return Err(ConfigError::Version)
-                }
-                "flagfile" => {
-                    let path = match inline {
-                        Some(p) => p.to_string(),
-                        None if i < args.len() => {
-                            i += 1;
-                            args[i - 1].clone()
-                        }
-                        None => {
-                            return Err(ConfigError::Invalid("missing value for --flagfile".into()))
-                        }
-                    };
-                    self.load_flagfile(&path, ctx, depth + 1)?;
-                    continue;
-                }
-                _ => {}
-            }
-            let shown = format!("--{fname}");
-            let Some(entry) = find(fname) else {
-                // --noflag for booleans.
-                if let Some(e) = lname.strip_prefix("no").and_then(find) {
-                    if OPTIONS[e.opt].ty == T::Bool {
-                        if inline.is_some() {
-                            return Err(ConfigError::Invalid(format!(
-                                "{shown} does not take a value"
-                            )));
-                        }
-                        self.set_parsed(e.opt, "false", Src::Cmdline, ctx)
-                            .map_err(|bad| flag_error(&OPTIONS[e.opt], "false", &shown, &bad))?;
-                        continue;
-                    }
-                }
-                if is_deprecated(fname) {
-                    if inline.is_none() {
-                        while i < args.len() && !looks_like_flag(&args[i]) {
-                            i += 1;
-                        }
-                    }
-                    continue;
-                }
-                return Err(ConfigError::Invalid(format!(
-                    "unknown command line flag '{fname}'"
-                )));
-            };
-            let def = &OPTIONS[entry.opt];
-            let value: String = if def.ty == T::Bool {
-                match inline {
-                    Some(v) => v.to_string(),
-                    None if args.get(i).is_some_and(|n| is_bool_word(n)) => {
-                        i += 1;
-                        args[i - 1].clone()
-                    }
-                    None => "true".to_string(),
-                }
-            } else {
-                match inline {
-                    Some(v) => v.to_string(),
-                    None => {
-                        let mut v = if def.multi_arg
-                            && args.get(i).is_none_or(|n| looks_like_flag(n))
-                        {
-                            if def.ty == T::Save {
-                                String::new()
-                            } else {
-                                return Err(ConfigError::Invalid(format!(
-                                    "missing value for {shown}"
-                                )));
-                            }
-                        } else if i < args.len() {
-                            i += 1;
-                            args[i - 1].clone()
-                        } else {
-                            return Err(ConfigError::Invalid(format!("missing value for {shown}")));
-                        };
-                        if def.multi_arg {
-                            while i < args.len() && !looks_like_flag(&args[i]) {
-                                if !v.is_empty() {
-                                    v.push(' ');
-                                }
-                                v.push_str(&args[i]);
-                                i += 1;
-                            }
-                        }
-                        v
-                    }
-                }
-            };
-            self.set_parsed(entry.opt, &value, Src::Cmdline, ctx)
-                .map_err(|bad| flag_error(def, &value, &shown, &bad))?;
-        }
-        Ok(())
-    }
-
-    fn positional(&mut self, arg: &str, ctx: &mut Ctx, depth: usize) -> Result<(), ConfigError> {
-        let path = Path::new(arg);
-        if path.is_file() {
-            if self.config_file.is_none() {
-                let abs = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(arg));
-                self.config_file = Some(abs.to_string_lossy().into_owned());
-            }
-            return self.load_conf_file(arg, ctx, depth + 1);
-        }
-        Err(ConfigError::Invalid(format!(
-            "unexpected argument '{arg}': it is not a flag and not an existing config file"
-        )))
-    }
-
     /// Parse and store a value (marking it explicit); `save` accumulates.
     fn set_parsed(&mut self, opt: usize, raw: &str, src: Src, ctx: &mut Ctx) -> Result<(), Bad> {
         let def = &OPTIONS[opt];
@@ -1554,47 +1628,6 @@ impl Config {
         Ok(())
     }
 
-    fn read_file(path: &str, what: &str) -> Result<String, ConfigError> {
-        std::fs::read(path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|e| ConfigError::Invalid(format!("can't read {what} '{path}': {e}")))
-    }
-
-    fn load_flagfile(
-        &mut self,
-        path: &str,
-        ctx: &mut Ctx,
-        depth: usize,
-    ) -> Result<(), ConfigError> {
-        if depth > MAX_INCLUDE_DEPTH {
-            return Err(ConfigError::Invalid(format!(
-                "flagfile '{path}': flag files nested too deeply"
-            )));
-        }
-        let text = Self::read_file(path, "flagfile")?;
-        let mut args = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            if !t.starts_with('-') {
-                return Err(ConfigError::Invalid(format!(
-                    "flagfile '{path}' line {}: expected --flag=value, got '{t}'",
-                    n + 1
-                )));
-            }
-            match t.find(|c: char| c == '=' || c.is_whitespace()) {
-                Some(p) if t.as_bytes()[p] != b'=' => {
-                    args.push(t[..p].to_string());
-                    args.push(t[p..].trim().to_string());
-                }
-                _ => args.push(t.to_string()),
-            }
-        }
-        self.apply_args(&args, ctx, depth)
-    }
-
     fn load_conf_file(
         &mut self,
         path: &str,
@@ -1606,7 +1639,7 @@ impl Config {
                 "config file '{path}': includes nested too deeply"
             )));
         }
-        let text = Self::read_file(path, "config file")?;
+        let text = read_file(path, "config file")?;
         for (n, line) in text.split('\n').enumerate() {
             let t = line.trim_matches([' ', '\t', '\r', '\n']);
             if t.is_empty() || t.starts_with('#') {
@@ -1965,49 +1998,1728 @@ impl Config {
              --save \"\"). Environment variables DFLY_<flag> set flags too (DFLY_PASSWORD sets\n\
              requirepass); the command line wins. --flagfile=FILE reads one --flag=value per line.\n\
              Memory sizes on the command line use 1024-based units: 512mb, 1g, 1.5gb, 100kib.\n\
-             \n\
-               --help        show this help and exit\n\
-               --version     show the version and exit\n\
-               --flagfile    read flags from a file\n",
+\n",
         );
-        let mut section = |title: &str, active: bool| {
-            s.push('\n');
-            s.push_str(title);
-            s.push('\n');
-            for def in OPTIONS.iter().filter(|d| d.active == active) {
-                s.push_str(&format!("  --{}", def.name));
-                if def.ty != T::Bool {
-                    s.push_str(&format!(" ({})", expectation(def)));
-                }
-                s.push('\n');
-                s.push_str(&format!("      {}\n", def.help));
-                let mut facts = Vec::new();
-                let default = match def.default {
-                    "" => "\"\"".to_string(),
-                    d => d.to_string(),
-                };
-                facts.push(format!("default: {default}"));
-                if let Some(r) = def.redis_name {
-                    if r != def.name {
-                        facts.push(format!("redis name: {r}"));
-                    }
-                }
-                if !def.aliases.is_empty() {
-                    facts.push(format!("aliases: {}", def.aliases.join(", ")));
-                }
-                facts.push(if def.mutable {
-                    "CONFIG SET: yes".to_string()
-                } else {
-                    "CONFIG SET: no".to_string()
-                });
-                s.push_str(&format!("      [{}]\n", facts.join("; ")));
+        s.push_str("  --help        show this help and exit\n");
+        s.push_str("  --version     show the version and exit\n");
+        s.push_str("  --flagfile    read flags from a file\n");
+        let quoted = |d: &str| {
+            if d.is_empty() {
+                "\"\"".to_string()
+            } else {
+                d.to_string()
             }
         };
-        section("Options:", true);
-        section(
-            "Accepted for compatibility, not implemented yet (stored and reported by CONFIG GET, no effect):",
-            false,
+        s.push_str("\nOptions:\n");
+        for def in OPTIONS.iter().filter(|d| d.active) {
+            s.push_str(&format!("  --{}", def.name));
+            if def.ty != T::Bool {
+                s.push_str(&format!(" ({})", expectation(def)));
+            }
+            s.push('\n');
+            s.push_str(&format!("      {}\n", def.help));
+            let mut facts = vec![format!("default: {}", quoted(def.default))];
+            if let Some(r) = def.redis_name {
+                if r != def.name {
+                    facts.push(format!("redis name: {r}"));
+                }
+            }
+            if !def.aliases.is_empty() {
+                facts.push(format!("aliases: {}", def.aliases.join(", ")));
+            }
+            facts.push(format!(
+                "CONFIG SET: {}",
+                if def.mutable { "yes" } else { "no" }
+            ));
+            s.push_str(&format!("      [{}]\n", facts.join("; ")));
+        }
+        s.push_str(
+            "\nAccepted for compatibility but not implemented yet: stored, shown by CONFIG GET,\n\
+             settable with CONFIG SET where Redis allows it, no effect (name=default):\n",
         );
+        for def in OPTIONS.iter().filter(|d| !d.active) {
+            s.push_str(&format!("  --{}={}", def.name, quoted(def.default)));
+            if let Some(r) = def.redis_name {
+                if r != def.name {
+                    s.push_str(&format!("  (redis: {r})"));
+                }
+            }
+            s.push_str(&format!("  {}\n", def.help));
+        }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parse(a: &[&str]) -> Config {
+        match Config::from_args(args(a), &[]) {
+            Ok(c) => c,
+            Err(e) => panic!("{a:?}: {e}"),
+        }
+    }
+
+    fn parse_err(a: &[&str]) -> String {
+        match Config::from_args(args(a), &[]) {
+            Err(ConfigError::Invalid(m)) => m,
+            Err(e) => panic!("{a:?}: unexpected {e:?}"),
+            Ok(_) => panic!("{a:?}: parsed"),
+        }
+    }
+
+    fn parse_env(a: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_args(args(a), &env)
+    }
+
+    fn tmpfile(content: &str) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!(
+            "damselfly-config-test-{}-{n}.conf",
+            std::process::id()
+        ));
+        std::fs::write(&p, content).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    fn get(c: &Config, name: &str) -> Option<String> {
+        let r = c.config_get(&[name.as_bytes()]);
+        assert!(r.len() <= 1);
+        r.into_iter().next().map(|(_, v)| v)
+    }
+
+    fn set(c: &mut Config, name: &str, value: &str) -> Result<(), String> {
+        c.config_set(name.as_bytes(), value.as_bytes())
+    }
+
+    fn set_err(c: &mut Config, name: &str, value: &str) -> String {
+        set(c, name, value).expect_err("CONFIG SET should fail")
+    }
+
+    /// `CONFIG GET *` of redis-server 7.0.15 started with
+    /// `--save "" --port 7777 --daemonize yes` in /tmp.
+    const REDIS_7_0_CONFIG: &[(&str, &str)] = &[
+        ("acl-pubsub-default", "resetchannels"),
+        ("aclfile", ""),
+        ("acllog-max-len", "128"),
+        ("active-defrag-cycle-max", "25"),
+        ("active-defrag-cycle-min", "1"),
+        ("active-defrag-ignore-bytes", "104857600"),
+        ("active-defrag-max-scan-fields", "1000"),
+        ("active-defrag-threshold-lower", "10"),
+        ("active-defrag-threshold-upper", "100"),
+        ("active-expire-effort", "1"),
+        ("activedefrag", "no"),
+        ("activerehashing", "yes"),
+        ("always-show-logo", "no"),
+        ("aof-disable-auto-gc", "no"),
+        ("aof-load-truncated", "yes"),
+        ("aof-rewrite-incremental-fsync", "yes"),
+        ("aof-timestamp-enabled", "no"),
+        ("aof-use-rdb-preamble", "yes"),
+        ("aof_rewrite_cpulist", ""),
+        ("appenddirname", "appendonlydir"),
+        ("appendfilename", "appendonly.aof"),
+        ("appendfsync", "everysec"),
+        ("appendonly", "no"),
+        ("auto-aof-rewrite-min-size", "67108864"),
+        ("auto-aof-rewrite-percentage", "100"),
+        ("bgsave_cpulist", ""),
+        ("bind", "* -::*"),
+        ("bind-source-addr", ""),
+        ("bio_cpulist", ""),
+        ("busy-reply-threshold", "5000"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        ),
+        ("client-query-buffer-limit", "1073741824"),
+        ("cluster-allow-pubsubshard-when-down", "yes"),
+        ("cluster-allow-reads-when-down", "no"),
+        ("cluster-allow-replica-migration", "yes"),
+        ("cluster-announce-bus-port", "0"),
+        ("cluster-announce-hostname", ""),
+        ("cluster-announce-ip", ""),
+        ("cluster-announce-port", "0"),
+        ("cluster-announce-tls-port", "0"),
+        ("cluster-config-file", "nodes.conf"),
+        ("cluster-enabled", "no"),
+        ("cluster-link-sendbuf-limit", "0"),
+        ("cluster-migration-barrier", "1"),
+        ("cluster-node-timeout", "15000"),
+        ("cluster-port", "0"),
+        ("cluster-preferred-endpoint-type", "ip"),
+        ("cluster-replica-no-failover", "no"),
+        ("cluster-replica-validity-factor", "10"),
+        ("cluster-require-full-coverage", "yes"),
+        ("cluster-slave-no-failover", "no"),
+        ("cluster-slave-validity-factor", "10"),
+        ("crash-log-enabled", "yes"),
+        ("crash-memcheck-enabled", "yes"),
+        ("daemonize", "yes"),
+        ("databases", "16"),
+        ("dbfilename", "dump.rdb"),
+        ("dir", "/tmp"),
+        ("disable-thp", "yes"),
+        ("dynamic-hz", "yes"),
+        ("enable-debug-command", "no"),
+        ("enable-module-command", "no"),
+        ("enable-protected-configs", "no"),
+        ("hash-max-listpack-entries", "512"),
+        ("hash-max-listpack-value", "64"),
+        ("hash-max-ziplist-entries", "512"),
+        ("hash-max-ziplist-value", "64"),
+        ("hll-sparse-max-bytes", "3000"),
+        ("hz", "10"),
+        ("ignore-warnings", ""),
+        ("io-threads", "1"),
+        ("io-threads-do-reads", "no"),
+        ("jemalloc-bg-thread", "yes"),
+        ("latency-monitor-threshold", "0"),
+        ("latency-tracking", "yes"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
+        ("lazyfree-lazy-eviction", "no"),
+        ("lazyfree-lazy-expire", "no"),
+        ("lazyfree-lazy-server-del", "no"),
+        ("lazyfree-lazy-user-del", "no"),
+        ("lazyfree-lazy-user-flush", "no"),
+        ("lfu-decay-time", "1"),
+        ("lfu-log-factor", "10"),
+        ("list-compress-depth", "0"),
+        ("list-max-listpack-size", "-2"),
+        ("list-max-ziplist-size", "-2"),
+        ("logfile", ""),
+        ("loglevel", "notice"),
+        ("lua-time-limit", "5000"),
+        ("masterauth", ""),
+        ("masteruser", ""),
+        ("maxclients", "10000"),
+        ("maxmemory", "0"),
+        ("maxmemory-clients", "0"),
+        ("maxmemory-eviction-tenacity", "10"),
+        ("maxmemory-policy", "noeviction"),
+        ("maxmemory-samples", "5"),
+        ("min-replicas-max-lag", "10"),
+        ("min-replicas-to-write", "0"),
+        ("min-slaves-max-lag", "10"),
+        ("min-slaves-to-write", "0"),
+        ("no-appendfsync-on-rewrite", "no"),
+        ("notify-keyspace-events", ""),
+        ("oom-score-adj", "no"),
+        ("oom-score-adj-values", "0 200 800"),
+        ("pidfile", "/var/run/redis.pid"),
+        ("port", "7777"),
+        ("proc-title-template", "{title} {listen-addr} {server-mode}"),
+        ("propagation-error-behavior", "ignore"),
+        ("protected-mode", "yes"),
+        ("proto-max-bulk-len", "536870912"),
+        ("rdb-del-sync-files", "no"),
+        ("rdb-save-incremental-fsync", "yes"),
+        ("rdbchecksum", "yes"),
+        ("rdbcompression", "yes"),
+        ("repl-backlog-size", "1048576"),
+        ("repl-backlog-ttl", "3600"),
+        ("repl-disable-tcp-nodelay", "no"),
+        ("repl-diskless-load", "disabled"),
+        ("repl-diskless-sync", "yes"),
+        ("repl-diskless-sync-delay", "5"),
+        ("repl-diskless-sync-max-replicas", "0"),
+        ("repl-ping-replica-period", "10"),
+        ("repl-ping-slave-period", "10"),
+        ("repl-timeout", "60"),
+        ("replica-announce-ip", ""),
+        ("replica-announce-port", "0"),
+        ("replica-announced", "yes"),
+        ("replica-ignore-disk-write-errors", "no"),
+        ("replica-ignore-maxmemory", "yes"),
+        ("replica-lazy-flush", "no"),
+        ("replica-priority", "100"),
+        ("replica-read-only", "yes"),
+        ("replica-serve-stale-data", "yes"),
+        ("replicaof", ""),
+        ("requirepass", ""),
+        ("sanitize-dump-payload", "no"),
+        ("save", ""),
+        ("server_cpulist", ""),
+        ("set-max-intset-entries", "512"),
+        ("set-proc-title", "yes"),
+        ("shutdown-on-sigint", "default"),
+        ("shutdown-on-sigterm", "default"),
+        ("shutdown-timeout", "10"),
+        ("slave-announce-ip", ""),
+        ("slave-announce-port", "0"),
+        ("slave-ignore-maxmemory", "yes"),
+        ("slave-lazy-flush", "no"),
+        ("slave-priority", "100"),
+        ("slave-read-only", "yes"),
+        ("slave-serve-stale-data", "yes"),
+        ("slaveof", ""),
+        ("slowlog-log-slower-than", "10000"),
+        ("slowlog-max-len", "128"),
+        ("socket-mark-id", "0"),
+        ("stop-writes-on-bgsave-error", "yes"),
+        ("stream-node-max-bytes", "4096"),
+        ("stream-node-max-entries", "100"),
+        ("supervised", "no"),
+        ("syslog-enabled", "no"),
+        ("syslog-facility", "local0"),
+        ("syslog-ident", "redis"),
+        ("tcp-backlog", "511"),
+        ("tcp-keepalive", "300"),
+        ("timeout", "0"),
+        ("tls-auth-clients", "yes"),
+        ("tls-ca-cert-dir", ""),
+        ("tls-ca-cert-file", ""),
+        ("tls-cert-file", ""),
+        ("tls-ciphers", ""),
+        ("tls-ciphersuites", ""),
+        ("tls-client-cert-file", ""),
+        ("tls-client-key-file", ""),
+        ("tls-client-key-file-pass", ""),
+        ("tls-cluster", "no"),
+        ("tls-dh-params-file", ""),
+        ("tls-key-file", ""),
+        ("tls-key-file-pass", ""),
+        ("tls-port", "0"),
+        ("tls-prefer-server-ciphers", "no"),
+        ("tls-protocols", ""),
+        ("tls-replication", "no"),
+        ("tls-session-cache-size", "20480"),
+        ("tls-session-cache-timeout", "300"),
+        ("tls-session-caching", "yes"),
+        ("tracking-table-max-keys", "1000000"),
+        ("unixsocket", ""),
+        ("unixsocketperm", "0"),
+        ("zset-max-listpack-entries", "128"),
+        ("zset-max-listpack-value", "64"),
+        ("zset-max-ziplist-entries", "128"),
+        ("zset-max-ziplist-value", "64"),
+    ];
+
+    // ----- registry
+
+    #[test]
+    fn registry_names_are_unique_and_defaults_parse() {
+        let mut all = HashSet::new();
+        for def in OPTIONS {
+            let mut names = vec![def.name, def.config_name()];
+            names.extend(def.aliases);
+            let mut own = HashSet::new();
+            for n in names {
+                let k = normalize(n);
+                if own.insert(k.clone()) {
+                    assert!(all.insert(k), "name {n} used by two options");
+                }
+            }
+            assert!(!def.help.is_empty(), "{} has no help", def.name);
+            assert!(
+                def.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{} is not snake_case",
+                def.name
+            );
+            if let Some(r) = def.redis_name {
+                assert_eq!(r, r.to_ascii_lowercase());
+            }
+        }
+        let c = Config::defaults();
+        assert_eq!(c.values.len(), OPTIONS.len());
+        assert!(c.inactive_options_set().is_empty());
+    }
+
+    #[test]
+    fn config_get_star_matches_redis_7_0() {
+        let c = Config::defaults();
+        let ours: HashMap<String, String> = c.config_get(&[b"*"]).into_iter().collect();
+        for (name, redis_value) in REDIS_7_0_CONFIG {
+            let Some(v) = ours.get(*name) else {
+                panic!("CONFIG GET * lacks {name}");
+            };
+            let expected = match *name {
+                // Intentional differences (see the module doc) and values
+                // that came from how the reference server was started.
+                "bind" => "",
+                "daemonize" => "no",
+                "pidfile" => "",
+                "port" => "6379",
+                "dir" => v.as_str(),
+                _ => redis_value,
+            };
+            assert_eq!(v, expected, "default of {name}");
+        }
+        // Everything else CONFIG GET * lists is Dragonfly-only (or 7.2's
+        // set-max-listpack-entries).
+        for name in ours.keys() {
+            if !REDIS_7_0_CONFIG.iter().any(|(n, _)| n == name) {
+                let def = lookup(name).unwrap();
+                assert!(
+                    def.redis_name.is_none() || *name == "set-max-listpack-entries",
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(
+            ours["dir"],
+            std::env::current_dir().unwrap().to_string_lossy()
+        );
+    }
+
+    #[test]
+    fn brief_options_exist() {
+        for name in [
+            "port",
+            "bind",
+            "requirepass",
+            "maxmemory",
+            "proactor_threads",
+            "num_shards",
+            "cache_mode",
+            "logtostderr",
+            "alsologtostderr",
+            "log_dir",
+            "dbnum",
+            "databases",
+            "cluster_mode",
+            "maxmemory_policy",
+            "snapshot_cron",
+            "dir",
+            "dbfilename",
+            "save",
+            "appendonly",
+            "maxclients",
+            "timeout",
+            "proto_max_bulk_len",
+            "max_multi_bulk_len",
+            "client_query_buffer_limit",
+            "protected_mode",
+            "hz",
+            "tcp_keepalive",
+            "tcp_backlog",
+            "unixsocket",
+            "pidfile",
+            "daemonize",
+            "loglevel",
+            "logfile",
+            "masterauth",
+            "replicaof",
+            "tls",
+            "tls_cert_file",
+            "tls_key_file",
+            "tls_ca_cert_file",
+            "tls_port",
+            "aclfile",
+            "lua_time_limit",
+            "lua-time-limit",
+            "slowlog-log-slower-than",
+            "slowlog-max-len",
+            "notify-keyspace-events",
+            "list-max-listpack-size",
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
+            "set-max-intset-entries",
+            "set-max-listpack-entries",
+            "zset-max-listpack-entries",
+            "zset-max-listpack-value",
+            "lfu-log-factor",
+            "lfu-decay-time",
+            "maxmemory-samples",
+            "admin_port",
+            "memcached_port",
+            "primary_port_http_enabled",
+            "keys_output_limit",
+            "pipeline_squash",
+            "version_check",
+            "force_epoll",
+            "lazyfree-lazy-user-flush",
+            "appendfsync",
+            "replica-read-only",
+            "min-replicas-to-write",
+        ] {
+            assert!(lookup(name).is_some(), "{name}");
+        }
+        let c = Config::defaults();
+        assert_eq!(c.get_int("port"), 6379);
+        assert_eq!(c.get_str("bind"), "");
+        assert_eq!(c.get_int("dbnum"), 16);
+        assert_eq!(c.get_int("databases"), 16);
+        assert_eq!(c.get_bytes("proto_max_bulk_len"), 512 << 20);
+        assert_eq!(c.get_bytes("client-query-buffer-limit"), 1 << 30);
+        assert_eq!(c.get_int("max_multi_bulk_len"), i32::MAX as i64);
+        assert_eq!(c.get_int("maxclients"), 10000);
+        assert_eq!(c.get_int("lua_time_limit"), 5000);
+        assert_eq!(c.get_int("keys_output_limit"), 8192);
+        assert!(c.get_bool("primary_port_http_enabled"));
+        assert!(c.get_bool("version_check"));
+        assert!(!c.get_bool("force_epoll"));
+        assert!(c.get_bool("protected-mode"));
+        assert!(!c.get_bool("cache_mode"));
+        assert_eq!(c.get_str("cache_mode"), "false");
+        assert_eq!(c.get_str("appendonly"), "no");
+        assert_eq!(c.get_str("save"), "");
+        assert!(c.save_params().is_empty());
+        assert_eq!(c.get_str("dbfilename"), "dump.rdb");
+        assert_eq!(c.get_str("cluster_mode"), "");
+        assert_eq!(c.get_f64("mem_defrag_threshold"), 0.7);
+        assert_eq!(c.effective_maxmemory_policy(), "noeviction");
+        assert_eq!(
+            c.client_output_buffer_limit("replica"),
+            Some((256 << 20, 64 << 20, 60))
+        );
+        assert_eq!(c.client_output_buffer_limit("normal"), Some((0, 0, 0)));
+        assert_eq!(c.client_output_buffer_limit("master"), None);
+        assert!(lookup("proactor_threads").unwrap().active);
+        assert!(!lookup("maxmemory").unwrap().active);
+        assert!(!lookup("port").unwrap().mutable);
+    }
+
+    #[test]
+    #[should_panic(expected = "not in the registry")]
+    fn getter_panics_on_unknown_name() {
+        Config::defaults().get_str("no-such-option");
+    }
+
+    // ----- command line
+
+    #[test]
+    fn flag_forms() {
+        for a in [
+            &["--port=7000"][..],
+            &["--port", "7000"],
+            &["-port", "7000"],
+            &["-port=7000"],
+            &["--PORT", "7000"],
+            &["--port", "+7000"],
+        ] {
+            assert_eq!(parse(a).get_int("port"), 7000, "{a:?}");
+        }
+        let c = parse(&["--proactor-threads", "4", "--num_shards=8", "--DbNum", "4"]);
+        assert_eq!(c.get_int("proactor_threads"), 4);
+        assert_eq!(c.get_int("num-shards"), 8);
+        assert_eq!(c.get_int("databases"), 4);
+        assert!(c.is_explicit("dbnum"));
+        assert!(!c.is_explicit("port"));
+        // Negative values are taken as values.
+        let c = parse(&[
+            "--slowlog-log-slower-than",
+            "-1",
+            "--list-max-listpack-size",
+            "-5",
+        ]);
+        assert_eq!(c.get_int("slowlog-log-slower-than"), -1);
+        assert_eq!(c.get_int("list_max_listpack_size"), -5);
+        // Later settings win.
+        assert_eq!(parse(&["--port=1", "--port=2"]).get_int("port"), 2);
+        // Strings with '=' and spaces.
+        let c = parse(&["--requirepass=a=b c"]);
+        assert_eq!(c.get_str("requirepass"), "a=b c");
+        let c = parse(&["--requirepass", ""]);
+        assert_eq!(c.get_str("requirepass"), "");
+    }
+
+    #[test]
+    fn bool_flag_forms() {
+        let on = |a: &[&str]| parse(a).get_bool("cache_mode");
+        assert!(on(&["--cache_mode"]));
+        assert!(on(&["--cache-mode"]));
+        assert!(on(&["-cache_mode"]));
+        assert!(on(&["--cache_mode=true"]));
+        assert!(on(&["--cache_mode=YES"]));
+        assert!(on(&["--cache_mode=1"]));
+        assert!(!on(&["--cache_mode=false"]));
+        assert!(!on(&["--cache_mode=no"]));
+        assert!(!on(&["--cache_mode=0"]));
+        assert!(!on(&["--cache_mode", "--nocache_mode"]));
+        assert!(!on(&["--nocache-mode"]));
+        assert!(on(&["--cache_mode", "true"]));
+        assert!(!on(&["--cache_mode", "false"]));
+        assert!(!on(&["--cache_mode", "No"]));
+        assert!(on(&["--cache_mode", "--port", "1"]));
+        // The next argument is consumed only if it is a boolean word.
+        let c = parse(&["--cache_mode", "--logtostderr", "0"]);
+        assert!(c.get_bool("cache_mode"));
+        assert!(!c.get_bool("logtostderr"));
+        // Redis style.
+        let c = parse(&["--appendonly", "yes", "--protected-mode", "no"]);
+        assert!(c.get_bool("appendonly"));
+        assert_eq!(c.get_str("appendonly"), "yes");
+        assert!(!c.get_bool("protected_mode"));
+        // Errors.
+        assert_eq!(
+            parse_err(&["--cache_mode=maybe"]),
+            "invalid value 'maybe' for --cache_mode: expected one of true, false, yes, no, 1, 0"
+        );
+        assert_eq!(
+            parse_err(&["--nocache_mode=1"]),
+            "--nocache_mode does not take a value"
+        );
+        assert_eq!(
+            parse_err(&["--noport"]),
+            "unknown command line flag 'noport'"
+        );
+        // A bool followed by a non-bool positional: the positional is a file.
+        assert!(parse_err(&["--cache_mode", "maybe"]).contains("unexpected argument 'maybe'"));
+    }
+
+    #[test]
+    fn redis_names_and_multi_word_values() {
+        let c = parse(&["--maxmemory-policy", "ALLKEYS-LRU", "--databases", "4"]);
+        assert_eq!(c.get_str("maxmemory_policy"), "allkeys-lru");
+        assert_eq!(c.get_int("dbnum"), 4);
+        let c = parse(&["--save", "", "--appendonly", "no"]);
+        assert_eq!(c.get_str("save"), "");
+        assert!(c.is_explicit("save"));
+        let c = parse(&["--save", "900", "1", "300", "10", "--port", "1"]);
+        assert_eq!(c.get_str("save"), "900 1 300 10");
+        assert_eq!(c.save_params(), vec![(900, 1), (300, 10)]);
+        assert_eq!(c.get_int("port"), 1);
+        // Repeated save flags accumulate like Redis; "" clears.
+        let c = parse(&["--save", "900 1", "--save", "60", "100"]);
+        assert_eq!(c.get_str("save"), "900 1 60 100");
+        let c = parse(&["--save", "900 1", "--save", "", "--save", "60 100"]);
+        assert_eq!(c.get_str("save"), "60 100");
+        let c = parse(&["--save=3600 1 300 100"]);
+        assert_eq!(c.get_str("save"), "3600 1 300 100");
+        // A bare --save means no snapshots.
+        let c = parse(&["--save", "--port", "1"]);
+        assert_eq!(c.get_str("save"), "");
+        assert!(parse_err(&["--save", "900"]).contains("Invalid save parameters"));
+        let c = parse(&["--bind", "127.0.0.1", "-::1", "--port", "5"]);
+        assert_eq!(c.get_str("bind"), "127.0.0.1 -::1");
+        let c = parse(&["--replicaof", "localhost", "6380"]);
+        assert_eq!(c.get_str("replicaof"), "localhost 6380");
+        assert_eq!(parse(&["--slaveof", "h", "1"]).get_str("replicaof"), "h 1");
+        let c = parse(&[
+            "--client-output-buffer-limit",
+            "pubsub",
+            "64mb",
+            "16mb",
+            "30",
+        ]);
+        assert_eq!(
+            c.client_output_buffer_limit("pubsub"),
+            Some((64 << 20, 16 << 20, 30))
+        );
+        let c = parse(&["--notify-keyspace-events", "KEA"]);
+        assert_eq!(c.get_str("notify-keyspace-events"), "AKE");
+        assert_eq!(
+            c.get_int("notify-keyspace-events"),
+            notify::ALL | notify::KEYSPACE | notify::KEYEVENT
+        );
+    }
+
+    #[test]
+    fn value_errors_name_the_flag() {
+        assert_eq!(
+            parse_err(&["--port", "x"]),
+            "invalid value 'x' for --port: expected an integer in [0, 65535]"
+        );
+        assert_eq!(
+            parse_err(&["--port=70000"]),
+            "invalid value '70000' for --port: expected an integer in [0, 65535]"
+        );
+        assert_eq!(
+            parse_err(&["--dbnum", "0"]),
+            "invalid value '0' for --dbnum: expected an integer in [1, 1024]"
+        );
+        assert_eq!(
+            parse_err(&["--maxmemory_policy", "lru"]),
+            "invalid value 'lru' for --maxmemory_policy: expected one of: volatile-lru, \
+             volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, \
+             allkeys-random, noeviction"
+        );
+        assert_eq!(
+            parse_err(&["--cluster_mode=real"]),
+            "invalid value 'real' for --cluster_mode: expected one of: \"\", emulated, yes"
+        );
+        assert!(parse_err(&["--maxmemory", "lots"])
+            .starts_with("invalid value 'lots' for --maxmemory: expected a memory size"));
+        assert!(parse_err(&["--proto-max-bulk-len", "1k"]).contains("between 1048576 and"));
+        assert_eq!(parse_err(&["--port"]), "missing value for --port");
+        assert_eq!(parse_err(&["--foo"]), "unknown command line flag 'foo'");
+        assert_eq!(parse_err(&["--foo=1"]), "unknown command line flag 'foo'");
+        assert_eq!(parse_err(&["-foo", "1"]), "unknown command line flag 'foo'");
+        assert!(
+            parse_err(&["/no/such/file.conf"]).contains("unexpected argument '/no/such/file.conf'")
+        );
+        assert!(parse_err(&["--oom_deny_ratio=x"]).contains("expected a number"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        for a in ["--help", "-h", "-help", "--helpfull", "--HELP"] {
+            match Config::from_args(args(&[a]), &[]) {
+                Err(ConfigError::Help(text)) => {
+                    for def in OPTIONS {
+                        assert!(text.contains(&format!("--{}", def.name)), "{}", def.name);
+                    }
+                }
+                other => panic!("{a}: {other:?}"),
+            }
+        }
+        for a in [
+            &["--version"][..],
+            &["-v"],
+            &["-version"],
+            &["--port", "1", "-v"],
+        ] {
+            assert_eq!(
+                Config::from_args(args(a), &[]).err(),
+                Some(ConfigError::Version),
+                "{a:?}"
+            );
+        }
+        assert_eq!(parse(&["--v=2"]).get_int("v"), 2);
+        assert_eq!(parse(&["--v", "1"]).get_int("v"), 1);
+        assert!(Config::help_text().contains("Accepted for compatibility"));
+        assert!(Config::help_text().contains("  --appendonly=no  Enable the append-only file"));
+        assert!(Config::help_text().contains("[default: 6379; CONFIG SET: no]"));
+    }
+
+    #[test]
+    fn memory_units_on_the_command_line_are_1024_based() {
+        for (s, v) in [
+            ("1024", 1024u64),
+            ("0", 0),
+            ("512mb", 512 << 20),
+            ("512MB", 512 << 20),
+            ("512m", 512 << 20),
+            ("1g", 1 << 30),
+            ("2GB", 2 << 30),
+            ("1.5gb", 3 << 29),
+            ("100kib", 102400),
+            ("1k", 1024),
+            ("1KB", 1024),
+            ("3b", 3),
+            ("1 gb", 1 << 30),
+            ("2tib", 2 << 40),
+            ("0.5k", 512),
+            ("1.0001k", 1024),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(parse_human_bytes(s), Some(v), "{s}");
+            assert_eq!(parse(&["--maxmemory", s]).get_bytes("maxmemory"), v, "{s}");
+        }
+        for s in [
+            "",
+            "-1",
+            "x",
+            "1x",
+            "1.2.3",
+            ".",
+            "1e3",
+            "18446744073709551616",
+            "16eb",
+            "1kk",
+        ] {
+            assert_eq!(parse_human_bytes(s), None, "{s}");
+        }
+        let c = parse(&["--maxmemory=1.5gb"]);
+        assert_eq!(c.get_str("maxmemory"), "1610612736");
+        assert_eq!(get(&c, "maxmemory").unwrap(), "1610612736");
+    }
+
+    #[test]
+    fn memtoull_matches_redis() {
+        // Checked against redis-server 7.0.15 CONFIG SET maxmemory.
+        for (s, v) in [
+            ("1k", Some(1000u64)),
+            ("1kb", Some(1024)),
+            ("1m", Some(1_000_000)),
+            ("1mb", Some(1 << 20)),
+            ("1g", Some(1_000_000_000)),
+            ("1gb", Some(1 << 30)),
+            ("1K", Some(1000)),
+            ("1KB", Some(1024)),
+            ("1b", Some(1)),
+            ("1B", Some(1)),
+            ("100", Some(100)),
+            ("0", Some(0)),
+            ("", Some(0)),
+            ("9999999999999999999999", Some(u64::MAX)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("1.5gb", None),
+            ("-1", None),
+            (" 5", None),
+            ("5x", None),
+            ("1t", None),
+            ("1tb", None),
+            ("1kib", None),
+            ("1e3", None),
+            ("+5", None),
+        ] {
+            assert_eq!(redis_memtoull(s), v, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn split_args_like_sdssplitargs() {
+        let ok = |s: &str| split_args(s).unwrap();
+        assert_eq!(ok("save \"\""), vec!["save", ""]);
+        assert_eq!(ok("  a   b  "), vec!["a", "b"]);
+        assert_eq!(ok("a \"b c\" 'd e'"), vec!["a", "b c", "d e"]);
+        assert_eq!(ok("x \"\\x41\\n\\\"\""), vec!["x", "A\n\""]);
+        assert_eq!(ok("x 'it\\'s'"), vec!["x", "it's"]);
+        assert_eq!(ok("x 'a\\nb'"), vec!["x", "a\\nb"]);
+        assert_eq!(ok("a\"b\""), vec!["ab"]);
+        assert!(ok("").is_empty());
+        assert_eq!(split_args("a \"b"), None);
+        assert_eq!(split_args("a 'b"), None);
+        assert_eq!(split_args("a \"b\"c"), None);
+    }
+
+    // ----- environment
+
+    #[test]
+    fn environment() {
+        let c = parse_env(
+            &[],
+            &[("DFLY_requirepass", "pw"), ("DFLY_proactor_threads", "3")],
+        )
+        .unwrap();
+        assert_eq!(c.get_str("requirepass"), "pw");
+        assert_eq!(c.get_int("proactor_threads"), 3);
+        let c = parse_env(&[], &[("DFLY_PASSWORD", "p1")]).unwrap();
+        assert_eq!(c.get_str("requirepass"), "p1");
+        let c = parse_env(&[], &[("DFLY_requirepass", "p2"), ("DFLY_PASSWORD", "p1")]).unwrap();
+        assert_eq!(c.get_str("requirepass"), "p2");
+        let c = parse_env(&["--requirepass", "cli"], &[("DFLY_PASSWORD", "env")]).unwrap();
+        assert_eq!(c.get_str("requirepass"), "cli");
+        let c = parse_env(
+            &["--port=1"],
+            &[("DFLY_port", "2"), ("DFLY_cache_mode", "true")],
+        )
+        .unwrap();
+        assert_eq!(c.get_int("port"), 1);
+        assert!(c.get_bool("cache_mode"));
+        let c = parse_env(
+            &[],
+            &[
+                ("DFLY_maxmemory", "1gb"),
+                ("DFLY_DEV_ENV", "x"),
+                ("HOME", "/"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.get_bytes("maxmemory"), 1 << 30);
+        let c = parse_env(&[], &[("DFLY_MAXMEMORY_POLICY", "allkeys-lfu")]).unwrap();
+        assert_eq!(c.get_str("maxmemory-policy"), "allkeys-lfu");
+        match parse_env(&[], &[("DFLY_bogus", "1")]) {
+            Err(ConfigError::Invalid(m)) => assert!(m.contains("'DFLY_bogus'"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match parse_env(&[], &[("DFLY_port", "x")]) {
+            Err(ConfigError::Invalid(m)) => {
+                assert_eq!(
+                    m,
+                    "invalid value 'x' for DFLY_port: expected an integer in [0, 65535]"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // --save on the command line replaces the environment's.
+        let c = parse_env(&["--save", "60 1"], &[("DFLY_save", "900 1")]).unwrap();
+        assert_eq!(c.get_str("save"), "60 1");
+    }
+
+    // ----- flag files
+
+    #[test]
+    fn flagfile() {
+        let inner = tmpfile("--maxclients=77\n");
+        let path = tmpfile(&format!(
+            "# comment\n\n--port=7001\n  --cache_mode\n--requirepass=with space\n--dbnum 8\n\
+             --noprotected_mode\n--flagfile={inner}\n--save=900 1\n"
+        ));
+        for a in [
+            vec![format!("--flagfile={path}")],
+            vec!["--flagfile".into(), path.clone()],
+        ] {
+            let c = Config::from_args(a, &[]).unwrap();
+            assert_eq!(c.get_int("port"), 7001);
+            assert!(c.get_bool("cache_mode"));
+            assert_eq!(c.get_str("requirepass"), "with space");
+            assert_eq!(c.get_int("dbnum"), 8);
+            assert!(!c.get_bool("protected-mode"));
+            assert_eq!(c.get_int("maxclients"), 77);
+            assert_eq!(c.get_str("save"), "900 1");
+        }
+        // Later command-line flags override the file.
+        let c =
+            Config::from_args(vec![format!("--flagfile={path}"), "--port=9".into()], &[]).unwrap();
+        assert_eq!(c.get_int("port"), 9);
+        let c = parse_env(&[], &[("DFLY_flagfile", path.as_str())]).unwrap();
+        assert_eq!(c.get_int("port"), 7001);
+        let bad = tmpfile("port=1\n");
+        let e = parse_err(&[&format!("--flagfile={bad}")]);
+        assert!(e.contains("line 1: expected --flag=value"), "{e}");
+        let bad = tmpfile("--nosuch=1\n");
+        assert_eq!(
+            parse_err(&[&format!("--flagfile={bad}")]),
+            "unknown command line flag 'nosuch'"
+        );
+        assert!(parse_err(&["--flagfile=/no/such/flagfile"]).contains("can't read flagfile"));
+        let looped = tmpfile("");
+        std::fs::write(&looped, format!("--flagfile={looped}\n")).unwrap();
+        assert!(parse_err(&[&format!("--flagfile={looped}")]).contains("nested too deeply"));
+    }
+
+    // ----- redis.conf
+
+    const STOCK_REDIS_CONF: &str = r#"
+# Debian's /etc/redis/redis.conf for 7.0, comments removed
+bind 127.0.0.1 -::1
+protected-mode yes
+port 6379
+tcp-backlog 511
+timeout 0
+tcp-keepalive 300
+daemonize yes
+pidfile /run/redis/redis-server.pid
+loglevel notice
+logfile /var/log/redis/redis-server.log
+databases 16
+always-show-logo no
+set-proc-title yes
+proc-title-template "{title} {listen-addr} {server-mode}"
+stop-writes-on-bgsave-error yes
+rdbcompression yes
+rdbchecksum yes
+dbfilename dump.rdb
+rdb-del-sync-files no
+dir /var/lib/redis
+replica-serve-stale-data yes
+replica-read-only yes
+repl-diskless-sync yes
+repl-diskless-sync-delay 5
+repl-diskless-sync-max-replicas 0
+repl-diskless-load disabled
+repl-disable-tcp-nodelay no
+replica-priority 100
+acllog-max-len 128
+lazyfree-lazy-eviction no
+lazyfree-lazy-expire no
+lazyfree-lazy-server-del no
+replica-lazy-flush no
+lazyfree-lazy-user-del no
+lazyfree-lazy-user-flush no
+oom-score-adj no
+oom-score-adj-values 0 200 800
+disable-thp yes
+appendonly no
+appendfilename "appendonly.aof"
+appenddirname "appendonlydir"
+appendfsync everysec
+no-appendfsync-on-rewrite no
+auto-aof-rewrite-percentage 100
+auto-aof-rewrite-min-size 64mb
+aof-load-truncated yes
+aof-use-rdb-preamble yes
+aof-timestamp-enabled no
+ 
+slowlog-log-slower-than 10000
+slowlog-max-len 128
+latency-monitor-threshold 0
+notify-keyspace-events ""
+hash-max-listpack-entries 512
+hash-max-listpack-value 64
+list-max-listpack-size -2
+list-compress-depth 0
+set-max-intset-entries 512
+zset-max-listpack-entries 128
+zset-max-listpack-value 64
+hll-sparse-max-bytes 3000
+stream-node-max-bytes 4096
+stream-node-max-entries 100
+activerehashing yes
+client-output-buffer-limit normal 0 0 0
+client-output-buffer-limit replica 256mb 64mb 60
+client-output-buffer-limit pubsub 32mb 8mb 60
+hz 10
+dynamic-hz yes
+aof-rewrite-incremental-fsync yes
+rdb-save-incremental-fsync yes
+jemalloc-bg-thread yes
+"#;
+
+    #[test]
+    fn stock_redis_conf_loads() {
+        let path = tmpfile(STOCK_REDIS_CONF);
+        let c = parse(&[&path]);
+        assert_eq!(
+            c.config_file(),
+            Some(std::fs::canonicalize(&path).unwrap().to_str().unwrap())
+        );
+        assert_eq!(c.get_str("bind"), "127.0.0.1 -::1");
+        assert_eq!(c.get_str("pidfile"), "/run/redis/redis-server.pid");
+        assert!(c.get_bool("daemonize"));
+        assert_eq!(c.get_str("dir"), "/var/lib/redis");
+        assert_eq!(c.get_bytes("auto-aof-rewrite-min-size"), 64 << 20);
+        assert_eq!(c.get_str("notify-keyspace-events"), "");
+        assert_eq!(
+            c.get_str("proc-title-template"),
+            "{title} {listen-addr} {server-mode}"
+        );
+        assert_eq!(
+            c.get_str("client-output-buffer-limit"),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        assert_eq!(c.get_str("oom-score-adj-values"), "0 200 800");
+        assert_eq!(c.get_str("save"), "");
+        assert!(!c.is_explicit("save"));
+        let mut inactive = c.inactive_options_set();
+        inactive.sort();
+        assert!(inactive.contains(&"daemonize"), "{inactive:?}");
+        assert!(!inactive.contains(&"port"));
+        assert!(
+            !inactive.contains(&"appendonly"),
+            "default value: not reported"
+        );
+        // Flags after the file override it.
+        let c = parse(&[&path, "--port", "7002", "--daemonize", "no"]);
+        assert_eq!(c.get_int("port"), 7002);
+        assert!(!c.get_bool("daemonize"));
+        // ... and so do flags before it.
+        let c = parse(&["--port", "7003", &path, "--daemonize=no"]);
+        assert_eq!(c.get_int("port"), 7003);
+        assert!(!c.get_bool("daemonize"));
+        assert_eq!(c.get_str("bind"), "127.0.0.1 -::1");
+    }
+
+    #[test]
+    fn redis_conf_details() {
+        let inc = tmpfile("maxclients 55\n");
+        let path = tmpfile(&format!(
+            "  # indented comment\r\n\
+             save 900 1\n\
+             save 300 10\n\
+             include {inc}\n\
+             requirepass \"p w\\x21\"\n\
+             masterauth 'x y'\n\
+             maxmemory 1gb\n\
+             maxmemory-clients 10%\n\
+             hash-max-ziplist-entries 64\n\
+             list-max-ziplist-entries 512\n\
+             slaveof 10.0.0.1 6379\n\
+             APPENDONLY yes\n\
+             client-output-buffer-limit normal 1mb 2k 3\n\
+             shutdown-on-sigint now save\n"
+        ));
+        let c = parse(&[&path]);
+        assert_eq!(c.get_str("save"), "900 1 300 10");
+        assert_eq!(c.get_int("maxclients"), 55);
+        assert_eq!(c.get_str("requirepass"), "p w!");
+        assert_eq!(c.get_str("masterauth"), "x y");
+        assert_eq!(c.get_bytes("maxmemory"), 1 << 30);
+        assert_eq!(c.get_str("maxmemory-clients"), "10%");
+        assert_eq!(c.get_int("hash-max-listpack-entries"), 64);
+        assert_eq!(c.get_str("replicaof"), "10.0.0.1 6379");
+        assert!(c.get_bool("appendonly"));
+        assert_eq!(
+            c.client_output_buffer_limit("normal"),
+            Some((1 << 20, 2000, 3))
+        );
+        assert_eq!(
+            c.client_output_buffer_limit("pubsub"),
+            Some((32 << 20, 8 << 20, 60))
+        );
+        assert_eq!(c.get_str("shutdown-on-sigint"), "save now");
+        // Memory in redis.conf uses Redis units (k = 1000).
+        let p = tmpfile("maxmemory 1k\n");
+        assert_eq!(parse(&[&p]).get_bytes("maxmemory"), 1000);
+        // Command-line save appends to the file's save lines.
+        assert_eq!(
+            parse(&[&path, "--save", "60 5"]).get_str("save"),
+            "900 1 300 10 60 5"
+        );
+        assert_eq!(parse(&[&path, "--save", ""]).get_str("save"), "");
+        let cases: &[(&str, &str)] = &[
+            (
+                "foo bar\n",
+                "'foo bar': Bad directive or wrong number of arguments",
+            ),
+            ("port\n", "'port': wrong number of arguments"),
+            ("port 1 2\n", "'port 1 2': wrong number of arguments"),
+            ("port x\n", "argument couldn't be parsed into an integer"),
+            ("port +5\n", "argument couldn't be parsed into an integer"),
+            (
+                "databases 0\n",
+                "argument must be between 1 and 1024 inclusive",
+            ),
+            ("appendonly maybe\n", "argument must be 'yes' or 'no'"),
+            ("save 900\n", "Invalid save parameters"),
+            (
+                "requirepass \"abc\n",
+                "Unbalanced quotes in configuration line",
+            ),
+            ("maxmemory 1.5gb\n", "argument must be a memory value"),
+            (
+                "rename-command FLUSHALL \"\"\n",
+                "the 'rename-command' directive is not supported",
+            ),
+            (
+                "loglevel loud\n",
+                "argument(s) must be one of the following: debug, verbose, notice, warning",
+            ),
+        ];
+        for (text, want) in cases {
+            let p = tmpfile(&format!("# x\n{text}"));
+            let e = parse_err(&[&p]);
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert!(e.contains("line 2"), "{e}");
+        }
+        let looped = tmpfile("");
+        std::fs::write(&looped, format!("include {looped}\n")).unwrap();
+        assert!(parse_err(&[&looped]).contains("nested too deeply"));
+        // "--" ends flags: a file named like a flag would still be a file.
+        let c = parse(&["--port=3", "--", &path]);
+        assert_eq!(c.get_int("port"), 3);
+        assert_eq!(c.get_int("maxclients"), 55);
+    }
+
+    // ----- CONFIG GET
+
+    fn names(r: &[(String, String)]) -> Vec<&str> {
+        r.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn config_get_globs_and_exact_names() {
+        let c = Config::defaults();
+        let r = c.config_get(&[b"maxmem*"]);
+        let mut n = names(&r);
+        n.sort();
+        assert_eq!(
+            n,
+            [
+                "maxmemory",
+                "maxmemory-clients",
+                "maxmemory-eviction-tenacity",
+                "maxmemory-policy",
+                "maxmemory-samples"
+            ]
+        );
+        // Case-insensitive globs; duplicates removed.
+        assert_eq!(
+            c.config_get(&[b"MAXMEM*", b"maxmem*", b"maxmemory"]).len(),
+            5
+        );
+        // Exact names are answered under the name as given, like Redis.
+        assert_eq!(
+            c.config_get(&[b"MAXMEMORY"]),
+            vec![("MAXMEMORY".into(), "0".into())]
+        );
+        assert_eq!(c.config_get(&[b"maxmemory", b"MAXMEMORY"]).len(), 1);
+        let r = c.config_get(&[b"MAXMEMORY", b"maxmem*"]);
+        assert_eq!(r.len(), 5);
+        assert!(names(&r).contains(&"MAXMEMORY"));
+        assert!(!names(&r).contains(&"maxmemory"));
+        assert_eq!(
+            c.config_get(&[b"slaveof"]),
+            vec![("slaveof".into(), "".into())]
+        );
+        assert_eq!(c.config_get(&[b"nosuch"]), vec![]);
+        assert_eq!(c.config_get(&[b"nosuch*"]), vec![]);
+        // Aliases are listed by globs, like Redis 7.0.
+        let r = c.config_get(&[b"*max-*-entries*"]);
+        let mut n = names(&r);
+        n.sort();
+        assert_eq!(
+            n,
+            [
+                "hash-max-listpack-entries",
+                "hash-max-ziplist-entries",
+                "set-max-intset-entries",
+                "set-max-listpack-entries",
+                "zset-max-listpack-entries",
+                "zset-max-ziplist-entries"
+            ]
+        );
+        let r = c.config_get(&[b"*of"]);
+        assert_eq!(names(&r), ["replicaof", "slaveof"]);
+        // Dragonfly-only options under their own names; Dragonfly names of
+        // Redis options work as exact names.
+        assert_eq!(get(&c, "proactor_threads").unwrap(), "0");
+        assert_eq!(get(&c, "proactor-threads").unwrap(), "0");
+        assert_eq!(
+            c.config_get(&[b"dbnum"]),
+            vec![("dbnum".into(), "16".into())]
+        );
+        let r = c.config_get(&[b"db*"]);
+        assert_eq!(names(&r), ["dbfilename"]);
+        assert_eq!(names(&c.config_get(&[b"cache?mode"])), ["cache_mode"]);
+        assert_eq!(get(&c, "cache_mode").unwrap(), "false");
+        assert_eq!(get(&c, "appendonly").unwrap(), "no");
+        assert_eq!(get(&c, "save").unwrap(), "");
+        // Registry order.
+        let all = c.config_get(&[b"*"]);
+        assert_eq!(all[0].0, "port");
+        let unique: HashSet<&str> = names(&all).into_iter().collect();
+        assert_eq!(unique.len(), all.len());
+        assert_eq!(
+            all.len(),
+            OPTIONS.iter().map(|d| 1 + d.aliases.len()).sum::<usize>()
+        );
+        // Bracket globs and escapes.
+        assert_eq!(names(&c.config_get(&[b"[pt]ort"])), ["port"]);
+        assert_eq!(names(&c.config_get(&[b"h[a-z]"])), ["hz"]);
+        // No glob character: an exact lookup, so the backslash stays (Redis).
+        assert_eq!(c.config_get(&[b"\\port"]), vec![]);
+        assert_eq!(names(&c.config_get(&[b"\\p*rt"])), ["port"]);
+    }
+
+    #[test]
+    fn cache_mode_reports_allkeys_lru() {
+        let mut c = parse(&["--cache_mode"]);
+        assert_eq!(c.effective_maxmemory_policy(), "allkeys-lru");
+        assert_eq!(get(&c, "maxmemory-policy").unwrap(), "allkeys-lru");
+        assert_eq!(c.get_str("maxmemory_policy"), "noeviction");
+        set(&mut c, "maxmemory-policy", "allkeys-lfu").unwrap();
+        assert_eq!(c.effective_maxmemory_policy(), "allkeys-lfu");
+        set(&mut c, "cache_mode", "no").unwrap();
+        set(&mut c, "maxmemory-policy", "noeviction").unwrap();
+        assert_eq!(get(&c, "maxmemory-policy").unwrap(), "noeviction");
+    }
+
+    // ----- CONFIG SET
+
+    #[test]
+    fn config_set_values() {
+        let mut c = Config::defaults();
+        set(&mut c, "maxmemory", "1gb").unwrap();
+        assert_eq!(get(&c, "maxmemory").unwrap(), "1073741824");
+        set(&mut c, "maxmemory", "1k").unwrap();
+        assert_eq!(c.get_bytes("maxmemory"), 1000);
+        set(&mut c, "maxmemory", "").unwrap();
+        assert_eq!(c.get_bytes("maxmemory"), 0);
+        set(&mut c, "MAXMEMORY-POLICY", "ALLKEYS-LRU").unwrap();
+        assert_eq!(get(&c, "maxmemory-policy").unwrap(), "allkeys-lru");
+        set(&mut c, "maxmemory_policy", "volatile-ttl").unwrap();
+        assert_eq!(c.get_str("maxmemory-policy"), "volatile-ttl");
+        set(&mut c, "appendonly", "YES").unwrap();
+        assert_eq!(get(&c, "appendonly").unwrap(), "yes");
+        set(&mut c, "requirepass", "secret").unwrap();
+        assert_eq!(c.get_str("requirepass"), "secret");
+        set(&mut c, "timeout", "30").unwrap();
+        assert_eq!(c.get_int("timeout"), 30);
+        set(&mut c, "hz", "0").unwrap();
+        assert_eq!(get(&c, "hz").unwrap(), "1");
+        set(&mut c, "hz", "1000").unwrap();
+        assert_eq!(get(&c, "hz").unwrap(), "500");
+        set(&mut c, "save", "3600 1 300 100").unwrap();
+        assert_eq!(get(&c, "save").unwrap(), "3600 1 300 100");
+        set(&mut c, "save", "60 1").unwrap();
+        assert_eq!(get(&c, "save").unwrap(), "60 1", "CONFIG SET save replaces");
+        set(&mut c, "save", "3600 ").unwrap();
+        assert_eq!(get(&c, "save").unwrap(), "3600 0");
+        set(&mut c, "save", "+5 -0").unwrap();
+        assert_eq!(get(&c, "save").unwrap(), "5 0");
+        set(&mut c, "save", "").unwrap();
+        assert_eq!(get(&c, "save").unwrap(), "");
+        set(&mut c, "lua-time-limit", "100").unwrap();
+        assert_eq!(get(&c, "busy-reply-threshold").unwrap(), "100");
+        assert_eq!(c.get_int("lua_time_limit"), 100);
+        set(&mut c, "slave-read-only", "no").unwrap();
+        assert_eq!(get(&c, "replica-read-only").unwrap(), "no");
+        set(&mut c, "list-max-listpack-size", "-5").unwrap();
+        assert_eq!(c.get_int("list-max-ziplist-size"), -5);
+        set(&mut c, "cache_mode", "true").unwrap();
+        assert_eq!(get(&c, "cache_mode").unwrap(), "true");
+        set(&mut c, "cache_mode", "no").unwrap();
+        assert!(!c.get_bool("cache_mode"));
+        set(&mut c, "proto-max-bulk-len", "1mb").unwrap();
+        assert_eq!(get(&c, "proto-max-bulk-len").unwrap(), "1048576");
+        set(&mut c, "maxmemory-clients", "50%").unwrap();
+        assert_eq!(get(&c, "maxmemory-clients").unwrap(), "50%");
+        set(&mut c, "maxmemory-clients", "1mb").unwrap();
+        assert_eq!(get(&c, "maxmemory-clients").unwrap(), "1048576");
+        set(&mut c, "oom-score-adj-values", "00 -1 +5").unwrap();
+        assert_eq!(get(&c, "oom-score-adj-values").unwrap(), "0 -1 5");
+        set(
+            &mut c,
+            "latency-tracking-info-percentiles",
+            "50.0 99.90 1e1",
+        )
+        .unwrap();
+        assert_eq!(
+            get(&c, "latency-tracking-info-percentiles").unwrap(),
+            "50 99.9 10"
+        );
+        set(&mut c, "latency-tracking-info-percentiles", "").unwrap();
+        assert_eq!(get(&c, "latency-tracking-info-percentiles").unwrap(), "");
+        set(&mut c, "shutdown-on-sigint", "now save").unwrap();
+        assert_eq!(get(&c, "shutdown-on-sigint").unwrap(), "save now");
+        set(&mut c, "shutdown-on-sigint", "force default").unwrap();
+        assert_eq!(get(&c, "shutdown-on-sigint").unwrap(), "force");
+        set(&mut c, "oom_deny_ratio", "1.5").unwrap();
+        assert_eq!(c.get_f64("oom_deny_ratio"), 1.5);
+        // Inactive options are stored and reported.
+        assert!(c.inactive_options_set().contains(&"appendonly"));
+        assert!(c.inactive_options_set().contains(&"maxmemory_policy"));
+        assert!(!c.inactive_options_set().contains(&"requirepass"));
+    }
+
+    #[test]
+    fn config_set_keyspace_events() {
+        let mut c = Config::defaults();
+        // Checked against redis-server 7.0.15.
+        for (v, shown) in [
+            ("g$lshzxetd", "A"),
+            ("g$lshzxet", "g$lshzxet"),
+            ("g$lshzxe", "g$lshzxe"),
+            ("ndtexzhsl$g", "A"),
+            ("mEK", "KEm"),
+            ("An", "A"),
+            ("AKEmn", "AKEm"),
+            ("Ad", "A"),
+            ("KE", "KE"),
+            ("AA", "A"),
+            ("Kgn", "gnK"),
+            ("KEA", "AKE"),
+            ("Egx$", "g$xE"),
+            ("x", "x"),
+            ("", ""),
+        ] {
+            set(&mut c, "notify-keyspace-events", v).unwrap();
+            assert_eq!(get(&c, "notify-keyspace-events").unwrap(), shown, "{v}");
+        }
+        set(&mut c, "notify-keyspace-events", "An").unwrap();
+        assert_ne!(c.get_int("notify-keyspace-events") & notify::NEW, 0);
+        assert_eq!(
+            set_err(&mut c, "notify-keyspace-events", "q"),
+            "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+             Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        );
+    }
+
+    #[test]
+    fn config_set_output_buffer_limits() {
+        let mut c = Config::defaults();
+        let show = |c: &Config| get(c, "client-output-buffer-limit").unwrap();
+        // Checked against redis-server 7.0.15.
+        set(&mut c, "client-output-buffer-limit", "normal 1mb 2kb 3").unwrap();
+        assert_eq!(
+            show(&c),
+            "normal 1048576 2048 3 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        set(&mut c, "client-output-buffer-limit", "replica 1 2 3").unwrap();
+        assert_eq!(
+            show(&c),
+            "normal 1048576 2048 3 slave 1 2 3 pubsub 33554432 8388608 60"
+        );
+        set(
+            &mut c,
+            "client-output-buffer-limit",
+            "slave 1 2 3 pubsub 4 5 6",
+        )
+        .unwrap();
+        assert_eq!(show(&c), "normal 1048576 2048 3 slave 1 2 3 pubsub 4 5 6");
+        set(&mut c, "client-output-buffer-limit", "NORMAL 1 2 3").unwrap();
+        set(&mut c, "client-output-buffer-limit", "").unwrap();
+        set(&mut c, "client-output-buffer-limit", "normal 1k 2 3").unwrap();
+        assert_eq!(show(&c), "normal 1000 2 3 slave 1 2 3 pubsub 4 5 6");
+        let e = |why: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {why}")
+        };
+        let class = e("Invalid client class specified in buffer limit configuration.");
+        let count = e("Wrong number of arguments in buffer limit configuration.");
+        let value = e("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+        for (v, want) in [
+            ("bogus 1 2 3", &class),
+            ("master 1 2 3", &class),
+            ("normal 1 2", &count),
+            ("zzz", &count),
+            ("normal x 2 3", &value),
+            ("normal 1 2 -3", &value),
+            ("normal 1 2 x", &value),
+            ("normal -1 2 3", &value),
+        ] {
+            assert_eq!(
+                &set_err(&mut c, "client-output-buffer-limit", v),
+                want,
+                "{v}"
+            );
+        }
+        assert_eq!(show(&c), "normal 1000 2 3 slave 1 2 3 pubsub 4 5 6");
+    }
+
+    #[test]
+    fn config_set_errors_match_redis() {
+        let mut c = Config::defaults();
+        let failed = |arg: &str, why: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}")
+        };
+        assert_eq!(
+            set_err(&mut c, "foo", "bar"),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
+        );
+        assert_eq!(
+            set_err(&mut c, "FOO", "bar"),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'FOO'"
+        );
+        let policies = "argument(s) must be one of the following: volatile-lru, volatile-lfu, \
+                        volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, \
+                        noeviction";
+        // Value errors name the option (not the spelling used).
+        assert_eq!(
+            set_err(&mut c, "maxmemory-policy", "bad"),
+            failed("maxmemory-policy", policies)
+        );
+        assert_eq!(
+            set_err(&mut c, "MAXMEMORY-POLICY", "x"),
+            failed("maxmemory-policy", policies)
+        );
+        // ... or the alias, when an alias was used.
+        assert_eq!(
+            set_err(&mut c, "slave-priority", "x"),
+            failed(
+                "slave-priority",
+                "argument couldn't be parsed into an integer"
+            )
+        );
+        let memory = "argument must be a memory value";
+        for v in ["abc", "1.5gb", "-1", " 5", "5x", "1t", "1tb", "1kib", "1e3"] {
+            assert_eq!(
+                set_err(&mut c, "maxmemory", v),
+                failed("maxmemory", memory),
+                "{v}"
+            );
+        }
+        let not_int = "argument couldn't be parsed into an integer";
+        for v in [
+            "abc",
+            "010",
+            "+5",
+            " 5",
+            "5.0",
+            "99999999999999999999",
+            "",
+            "-0",
+        ] {
+            assert_eq!(
+                set_err(&mut c, "timeout", v),
+                failed("timeout", not_int),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            set_err(&mut c, "timeout", "-1"),
+            failed(
+                "timeout",
+                "argument must be between 0 and 2147483647 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "maxclients", "0"),
+            failed(
+                "maxclients",
+                "argument must be between 1 and 4294967295 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "slowlog-log-slower-than", "-5"),
+            failed(
+                "slowlog-log-slower-than",
+                "argument must be between -1 and 9223372036854775807 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "proto-max-bulk-len", "100"),
+            failed(
+                "proto-max-bulk-len",
+                "argument must be between 1048576 and 9223372036854775807 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "client-query-buffer-limit", "18446744073709551615"),
+            failed(
+                "client-query-buffer-limit",
+                "argument must be between 1048576 and 9223372036854775807 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "hash-max-listpack-value", "9223372036854775808"),
+            failed(
+                "hash-max-listpack-value",
+                "argument must be between 0 and 9223372036854775807 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "active-defrag-cycle-max", "100"),
+            failed(
+                "active-defrag-cycle-max",
+                "argument must be between 1 and 99 inclusive"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "appendonly", "maybe"),
+            failed("appendonly", "argument must be 'yes' or 'no'")
+        );
+        for v in ["1", "true"] {
+            assert_eq!(
+                set_err(&mut c, "appendonly", v),
+                failed("appendonly", "argument must be 'yes' or 'no'")
+            );
+        }
+        assert_eq!(
+            set_err(&mut c, "cache_mode", "maybe"),
+            failed("cache_mode", "argument must be 'true' or 'false'")
+        );
+        assert_eq!(
+            set_err(&mut c, "appendfsync", "bad"),
+            failed(
+                "appendfsync",
+                "argument(s) must be one of the following: everysec, always, no"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "loglevel", "bad"),
+            failed(
+                "loglevel",
+                "argument(s) must be one of the following: debug, verbose, notice, warning"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "shutdown-on-sigint", "zzz"),
+            failed(
+                "shutdown-on-sigint",
+                "argument(s) must be one of the following: default, save, nosave, now, force"
+            )
+        );
+        for v in ["abc", "100", "100 -1", "  ", "  3600   1  ", "0 0"] {
+            assert_eq!(
+                set_err(&mut c, "save", v),
+                failed("save", "Invalid save parameters"),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            set_err(&mut c, "maxmemory-clients", "101%"),
+            failed(
+                "maxmemory-clients",
+                "percentage argument must be less or equal to 100"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "maxmemory-clients", "-1%"),
+            failed(
+                "maxmemory-clients",
+                "argument must be a memory or percent value"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "oom-score-adj-values", "1 2 3 4"),
+            failed("oom-score-adj-values", "wrong number of arguments")
+        );
+        for v in ["1 2 x", "1 2 5000"] {
+            assert_eq!(
+                set_err(&mut c, "oom-score-adj-values", v),
+                failed(
+                    "oom-score-adj-values",
+                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
+                )
+            );
+        }
+        assert_eq!(
+            set_err(&mut c, "latency-tracking-info-percentiles", "50 101"),
+            failed(
+                "latency-tracking-info-percentiles",
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+            )
+        );
+        assert_eq!(
+            set_err(&mut c, "latency-tracking-info-percentiles", "x"),
+            failed(
+                "latency-tracking-info-percentiles",
+                "Invalid latency-tracking-info-percentiles parameters"
+            )
+        );
+        // Immutable and protected options: the name as given.
+        for name in [
+            "databases",
+            "DATABASES",
+            "dbnum",
+            "daemonize",
+            "port",
+            "bind",
+            "proactor_threads",
+            "SLAVEOF",
+            "cluster_mode",
+        ] {
+            assert_eq!(
+                set_err(&mut c, name, "1"),
+                failed(name, "can't set immutable config"),
+                "{name}"
+            );
+        }
+        for name in ["dir", "DIR", "dbfilename"] {
+            assert_eq!(
+                set_err(&mut c, name, "/tmp"),
+                failed(name, "can't set protected config")
+            );
+        }
+        // Nothing changed.
+        assert_eq!(
+            c.config_get(&[b"*"]),
+            Config::defaults().config_get(&[b"*"])
+        );
+    }
+
+    #[test]
+    fn config_set_multi_is_atomic_and_checks_in_order() {
+        let mut c = Config::defaults();
+        let failed = |arg: &str, why: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}")
+        };
+        // Checked against redis-server 7.0.15.
+        type Pairs<'a> = &'a [(&'a [u8], &'a [u8])];
+        let cases: &[(Pairs, String)] = &[
+            (
+                &[(b"maxmemory", b"1"), (b"maxmemory", b"2")],
+                failed("maxmemory", "duplicate parameter"),
+            ),
+            (
+                &[(b"maxmemory", b"1"), (b"MAXMEMORY", b"2")],
+                failed("MAXMEMORY", "duplicate parameter"),
+            ),
+            (
+                &[(b"maxmemory", b"1"), (b"foo", b"2")],
+                "ERR Unknown option or number of arguments for CONFIG SET - 'foo'".into(),
+            ),
+            (
+                &[(b"databases", b"1"), (b"foo", b"2")],
+                failed("databases", "can't set immutable config"),
+            ),
+            (
+                &[(b"foo", b"2"), (b"databases", b"1")],
+                "ERR Unknown option or number of arguments for CONFIG SET - 'foo'".into(),
+            ),
+            (
+                &[
+                    (b"maxmemory", b"1"),
+                    (b"maxmemory", b"2"),
+                    (b"databases", b"1"),
+                ],
+                failed("maxmemory", "duplicate parameter"),
+            ),
+            (
+                &[
+                    (b"databases", b"1"),
+                    (b"maxmemory", b"1"),
+                    (b"maxmemory", b"2"),
+                ],
+                failed("databases", "can't set immutable config"),
+            ),
+            (
+                &[(b"timeout", b"1"), (b"timeout", b"x")],
+                failed("timeout", "duplicate parameter"),
+            ),
+            (
+                &[(b"timeout", b"5"), (b"maxmemory-policy", b"bad")],
+                failed(
+                    "maxmemory-policy",
+                    "argument(s) must be one of the following: volatile-lru, volatile-lfu, \
+                     volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, \
+                     noeviction",
+                ),
+            ),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(&c.config_set_multi(pairs).unwrap_err(), want);
+            assert_eq!(c.get_int("timeout"), 0);
+            assert_eq!(c.get_bytes("maxmemory"), 0);
+        }
+        // An alias and its option are different parameters, as in Redis.
+        c.config_set_multi(&[
+            (b"lua-time-limit", b"100"),
+            (b"busy-reply-threshold", b"200"),
+        ])
+        .unwrap();
+        assert_eq!(c.get_int("busy-reply-threshold"), 200);
+        c.config_set_multi(&[(b"timeout", b"5"), (b"maxmemory", b"1mb")])
+            .unwrap();
+        assert_eq!(c.get_int("timeout"), 5);
+        assert_eq!(c.get_bytes("maxmemory"), 1 << 20);
+    }
+
+    #[test]
+    fn protected_configs() {
+        let mut c = parse(&["--enable-protected-configs", "yes"]);
+        let tmp = std::env::temp_dir();
+        set(&mut c, "dir", tmp.to_str().unwrap()).unwrap();
+        assert_eq!(
+            get(&c, "dir").unwrap(),
+            std::fs::canonicalize(&tmp).unwrap().to_str().unwrap()
+        );
+        assert_eq!(
+            set_err(&mut c, "dir", "/no/such/dir"),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
+        );
+        let file = tmpfile("x");
+        assert_eq!(
+            set_err(&mut c, "dir", &file),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - Not a directory"
+        );
+        set(&mut c, "dbfilename", "x.rdb").unwrap();
+        assert_eq!(c.get_str("dbfilename"), "x.rdb");
+        let mut l = parse(&["--enable_protected_configs=local"]);
+        assert!(set(&mut l, "dbfilename", "y.rdb").is_err());
+        l.config_set_multi_ex(&[(b"dbfilename", b"y.rdb")], true)
+            .unwrap();
+        assert_eq!(l.get_str("dbfilename"), "y.rdb");
+    }
+
+    #[test]
+    fn inactive_options() {
+        let c = parse(&[
+            "--maxmemory=1gb",
+            "--cache_mode",
+            "--appendonly",
+            "no",
+            "--port=7000",
+            "--cluster_mode=emulated",
+            "--save",
+            "",
+        ]);
+        assert_eq!(c.inactive_options_set(), vec!["maxmemory", "cache_mode"]);
+        let c = parse(&["--cluster_mode=yes"]);
+        assert_eq!(c.inactive_options_set(), vec!["cluster_mode"]);
+    }
+
+    #[test]
+    fn dir_is_reported_absolute() {
+        let tmp = std::env::temp_dir();
+        let c = parse(&["--dir", tmp.to_str().unwrap()]);
+        let abs = std::fs::canonicalize(&tmp).unwrap();
+        assert_eq!(get(&c, "dir").unwrap(), abs.to_str().unwrap());
+        let c = parse(&["--dir", "."]);
+        assert_eq!(
+            get(&c, "dir").unwrap(),
+            std::env::current_dir().unwrap().to_str().unwrap()
+        );
+        let c = parse(&["--dir", "/no/such/dir/yet"]);
+        assert_eq!(c.get_str("dir"), "/no/such/dir/yet");
+    }
+
+    #[test]
+    fn programmatic_set() {
+        let mut c = Config::defaults();
+        c.set("port", "0").unwrap();
+        assert_eq!(c.get_int("port"), 0);
+        c.set("maxmemory", "2gb").unwrap();
+        assert_eq!(c.get_bytes("maxmemory"), 2 << 30);
+        assert!(c.set("port", "x").is_err());
+        assert!(c.set("nosuch", "x").is_err());
     }
 }

@@ -108,6 +108,7 @@ impl Conn {
         self.cfg_epoch = epoch;
         let c = self.globals.config();
         self.limits.max_bulk_len = c.get_bytes("proto_max_bulk_len") as i64;
+        self.limits.max_multibulk_len = c.get_int("max_multi_bulk_len");
         self.query_buffer_limit = c.get_bytes("client_query_buffer_limit") as usize;
         let t = c.get_int("timeout");
         self.idle_timeout = if t > 0 {
