@@ -16,7 +16,8 @@ use crate::conn::Conn;
 use crate::shard::Shard;
 use bytes::Bytes;
 use damselfly_resp::ReplyBuilder;
-use std::collections::HashMap;
+/// Fast non-cryptographic hashing for the table (names are not attacker-chosen keys that stay).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -100,6 +101,39 @@ pub struct Command {
 }
 
 impl Command {
+    /// The shard that owns every key of `args`: `Ok(Some(s))` when they all hash to shard `s`,
+    /// `Ok(None)` when there are no keys, `Err(())` when they span shards. Allocation-free for
+    /// the common first/last/step commands.
+    pub fn key_shard(&self, args: &[Bytes], nshards: usize) -> Result<Option<usize>, ()> {
+        let m = self.meta;
+        let mut sid = None;
+        let mut check = |p: usize| -> Result<(), ()> {
+            let s = crate::conn::shard_of(&args[p], nshards);
+            match sid {
+                None => sid = Some(s),
+                Some(x) if x != s => return Err(()),
+                _ => {}
+            }
+            Ok(())
+        };
+        if self.keys.is_none() && m.first_key > 0 && m.step > 0 {
+            let argc = args.len() as i64;
+            let last = if m.last_key < 0 { argc + m.last_key } else { m.last_key };
+            let mut p = m.first_key;
+            while p <= last && p < argc {
+                check(p as usize)?;
+                p += m.step;
+            }
+            return Ok(sid);
+        }
+        for p in self.key_positions(args) {
+            if p < args.len() {
+                check(p)?;
+            }
+        }
+        Ok(sid)
+    }
+
     /// Positions of key arguments in `args`.
     pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
         match self.keys {
@@ -187,7 +221,7 @@ impl TableBuilder {
                     .map(|(_, m)| *m)
             })
         };
-        let mut map: HashMap<Vec<u8>, Command> = HashMap::new();
+        let mut map: HashMap<Vec<u8>, Command> = HashMap::default();
         let mut subs: Vec<(&'static str, Handler, Option<fn(&[Bytes]) -> Vec<usize>>)> = Vec::new();
         for (name, handler, keys) in self.entries {
             if name.contains('|') {
@@ -203,7 +237,7 @@ impl TableBuilder {
                     meta: m,
                     arity: m.arity,
                     flags: flags::parse(&m.flags),
-                    subs: HashMap::new(),
+                    subs: HashMap::default(),
                     keys,
                 },
             );
@@ -222,7 +256,7 @@ impl TableBuilder {
                     meta: pm,
                     arity: pm.arity,
                     flags: flags::parse(&pm.flags),
-                    subs: HashMap::new(),
+                    subs: HashMap::default(),
                     keys: None,
                 });
             container.subs.insert(
@@ -233,7 +267,7 @@ impl TableBuilder {
                     meta: m,
                     arity: m.arity,
                     flags: flags::parse(&m.flags),
-                    subs: HashMap::new(),
+                    subs: HashMap::default(),
                     keys,
                 },
             );

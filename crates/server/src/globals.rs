@@ -70,6 +70,8 @@ pub struct Globals {
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub pause: Mutex<Option<Pause>>,
+    /// Fast check for the per-command path: true while a pause may be in force.
+    pub pause_active: AtomicBool,
     pub start: Instant,
     pub start_unix_ms: u64,
     pub port: u16,
@@ -103,6 +105,7 @@ impl Globals {
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             pause: Mutex::new(None),
+            pause_active: AtomicBool::new(false),
             start: Instant::now(),
             start_unix_ms: crate::shard::now_ms(),
             port,
@@ -131,6 +134,9 @@ impl Globals {
     }
 
     pub fn pause_state(&self) -> Option<Pause> {
+        if !self.pause_active.load(Ordering::Relaxed) {
+            return None;
+        }
         let g = self.pause.lock().unwrap_or_else(|e| e.into_inner());
         match *g {
             Some(p) if p.until > Instant::now() => Some(p),
@@ -139,6 +145,7 @@ impl Globals {
     }
 
     pub fn set_pause(&self, p: Option<Pause>) {
+        self.pause_active.store(p.is_some(), Ordering::Relaxed);
         *self.pause.lock().unwrap_or_else(|e| e.into_inner()) = p;
     }
 
