@@ -179,6 +179,15 @@ pub fn run(cfg: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs one inbox message; a panic (a bug) is logged and contained so the shard keeps serving.
+/// The panicking job's reply channel is dropped, so its caller gets an error, not a hang.
+fn run_contained(sh: &mut Shard, m: ShardMsg) {
+    if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sh.handle(m))) {
+        let what = e.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| e.downcast_ref::<String>().cloned()).unwrap_or_default();
+        log::error(&format!("shard {}: command panicked (bug): {what}", sh.id));
+    }
+}
+
 fn shard_thread(
     id: usize,
     listeners: Vec<std::net::TcpListener>,
@@ -207,9 +216,9 @@ fn shard_thread(
         tokio::task::spawn_local(async move {
             while let Some(m) = rx.recv().await {
                 let mut sh = s.borrow_mut();
-                sh.handle(m);
+                run_contained(&mut sh, m);
                 while let Ok(m) = rx.try_recv() {
-                    sh.handle(m);
+                    run_contained(&mut sh, m);
                 }
             }
         });
