@@ -873,6 +873,244 @@ mod tests {
             .collect()
     }
 
+    fn shard() -> Shard {
+        let g = crate::globals::Globals::new(crate::config::Config::defaults(), Vec::new(), 0);
+        Shard::new(0, 16, std::sync::Arc::new(g))
+    }
+
+    /// Runs a shard handler on `sh` in `db` at time `now`; returns the raw RESP2 reply.
+    fn run(
+        sh: &mut Shard,
+        db: usize,
+        now: u64,
+        h: crate::command::ShardHandler,
+        args: &[&str],
+    ) -> String {
+        let mut r = ReplyBuilder::default();
+        let mut ctx = ShardCtx {
+            shard: sh,
+            db,
+            r: &mut r,
+            now,
+            no_touch: false,
+        };
+        h(&mut ctx, &b(args));
+        String::from_utf8_lossy(&r.buf).into_owned()
+    }
+
+    fn put(sh: &mut Shard, db: usize, k: &str, v: NewValue<'_>, ttl: Option<u64>) {
+        sh.store(db, Entry::new(k.as_bytes(), v, ttl), 0);
+    }
+
+    #[test]
+    fn keyspace_hits_and_misses_as_redis() {
+        let mut sh = shard();
+        put(&mut sh, 0, "a", NewValue::Str(b"v"), None);
+        let counts = |sh: &Shard| (sh.stats.keyspace_hits, sh.stats.keyspace_misses);
+        // Counted: EXISTS TOUCH TYPE TTL-family OBJECT COPY (source).
+        let counted: &[(crate::command::ShardHandler, &[&str])] = &[
+            (exists, &["exists", "a", "zz"]),
+            (touch, &["touch", "a", "zz"]),
+            (type_cmd, &["type", "a"]),
+            (type_cmd, &["type", "zz"]),
+            (ttl, &["ttl", "a"]),
+            (pexpiretime, &["pexpiretime", "zz"]),
+            (object_encoding, &["object", "encoding", "a"]),
+            (object_refcount, &["object", "refcount", "zz"]),
+            (copy, &["copy", "a", "b"]),
+            (copy, &["copy", "zz", "b"]),
+        ];
+        let mut expect = (0, 0);
+        for (h, args) in counted {
+            run(&mut sh, 0, 1, *h, args);
+            let hits = args.iter().skip(1).filter(|k| **k == "a").count() as u64;
+            let misses = args.iter().skip(1).filter(|k| **k == "zz").count() as u64;
+            expect = (expect.0 + hits, expect.1 + misses);
+            assert_eq!(counts(&sh), expect, "{args:?}");
+        }
+        // Not counted: DEL RENAME EXPIRE PERSIST MOVE.
+        let before = counts(&sh);
+        run(&mut sh, 0, 1, expire, &["expire", "b", "100"]);
+        run(&mut sh, 0, 1, persist, &["persist", "b"]);
+        run(&mut sh, 0, 1, rename, &["rename", "b", "c"]);
+        run(&mut sh, 0, 1, move_cmd, &["move", "c", "1"]);
+        run(&mut sh, 0, 1, del, &["del", "a", "zz"]);
+        assert_eq!(counts(&sh), before);
+    }
+
+    #[test]
+    fn expire_paths() {
+        let mut sh = shard();
+        let now = 1_000_000;
+        put(&mut sh, 0, "a", NewValue::Str(b"v"), None);
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "a", "10", "gt"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "a", "10", "xx"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "a", "10", "lt"]),
+            ":1\r\n"
+        );
+        assert_eq!(
+            sh.dbs[0].get(b"a").and_then(|e| e.ttl()),
+            Some(now + 10_000)
+        );
+        assert_eq!(sh.dbs[0].expires(), 1);
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "a", "20", "lt"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "a", "20", "nx"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(
+                &mut sh,
+                0,
+                now,
+                pexpire,
+                &["pexpire", "a", "20000", "gt", "xx"]
+            ),
+            ":1\r\n"
+        );
+        assert_eq!(run(&mut sh, 0, now, ttl, &["ttl", "a"]), ":20\r\n");
+        assert_eq!(run(&mut sh, 0, now, pttl, &["pttl", "a"]), ":20000\r\n");
+        assert_eq!(
+            run(&mut sh, 0, now, pexpiretime, &["pexpiretime", "a"]),
+            format!(":{}\r\n", now + 20_000)
+        );
+        assert_eq!(run(&mut sh, 0, now, persist, &["persist", "a"]), ":1\r\n");
+        assert_eq!(run(&mut sh, 0, now, persist, &["persist", "a"]), ":0\r\n");
+        assert_eq!(sh.dbs[0].expires(), 0);
+        assert_eq!(run(&mut sh, 0, now, ttl, &["ttl", "a"]), ":-1\r\n");
+        // A time in the past deletes the key and still answers 1.
+        assert_eq!(
+            run(&mut sh, 0, now, expireat, &["expireat", "a", "1"]),
+            ":1\r\n"
+        );
+        assert!(sh.dbs[0].get(b"a").is_none());
+        assert_eq!(
+            run(&mut sh, 0, now, pexpireat, &["pexpireat", "a", "1"]),
+            ":0\r\n"
+        );
+        assert_eq!(run(&mut sh, 0, now, ttl, &["ttl", "a"]), ":-2\r\n");
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "a", "1", "bogus"]),
+            "-ERR Unsupported option bogus\r\n"
+        );
+        assert_eq!(
+            run(
+                &mut sh,
+                0,
+                now,
+                pexpire,
+                &["pexpire", "a", "9223372036854775807"]
+            ),
+            "-ERR invalid expire time in 'pexpire' command\r\n"
+        );
+        // An expired key reads as missing everywhere.
+        put(&mut sh, 0, "old", NewValue::Int(1), Some(now - 1));
+        assert_eq!(
+            run(&mut sh, 0, now, expire, &["expire", "old", "10"]),
+            ":0\r\n"
+        );
+        assert_eq!(sh.dbs[0].len(), 0);
+    }
+
+    #[test]
+    fn rename_copy_move_in_one_shard() {
+        let mut sh = shard();
+        put(&mut sh, 0, "a", NewValue::Int(7), Some(5_000));
+        assert_eq!(run(&mut sh, 0, 1, rename, &["rename", "a", "a"]), "+OK\r\n");
+        assert_eq!(
+            run(&mut sh, 0, 1, renamenx, &["renamenx", "a", "a"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, 1, rename, &["rename", "zz", "zz"]),
+            "-ERR no such key\r\n"
+        );
+        assert_eq!(run(&mut sh, 0, 1, rename, &["rename", "a", "b"]), "+OK\r\n");
+        assert_eq!(sh.dbs[0].get(b"b").and_then(|e| e.ttl()), Some(5_000));
+        assert_eq!(sh.dbs[0].expires(), 1);
+        assert_eq!(run(&mut sh, 0, 1, copy, &["copy", "b", "c"]), ":1\r\n");
+        assert_eq!(
+            run(&mut sh, 0, 1, object_refcount, &["object", "refcount", "b"]),
+            ":2147483647\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, 1, object_refcount, &["object", "refcount", "c"]),
+            ":1\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, 1, object_encoding, &["object", "encoding", "c"]),
+            "$3\r\nint\r\n"
+        );
+        assert_eq!(run(&mut sh, 0, 1, copy, &["copy", "b", "c"]), ":0\r\n");
+        assert_eq!(
+            run(
+                &mut sh,
+                0,
+                1,
+                copy,
+                &["copy", "b", "c", "replace", "db", "3"]
+            ),
+            ":1\r\n"
+        );
+        assert_eq!(sh.dbs[3].get(b"c").and_then(|e| e.ttl()), Some(5_000));
+        assert_eq!(
+            run(&mut sh, 0, 1, renamenx, &["renamenx", "b", "c"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(&mut sh, 0, 1, move_cmd, &["move", "b", "0"]),
+            format!("-{SAME_OBJECT}\r\n")
+        );
+        assert_eq!(run(&mut sh, 0, 1, move_cmd, &["move", "c", "3"]), ":0\r\n");
+        assert_eq!(run(&mut sh, 0, 1, move_cmd, &["move", "b", "3"]), ":1\r\n");
+        assert!(sh.dbs[0].get(b"b").is_none());
+        assert_eq!(sh.dbs[3].get(b"b").and_then(|e| e.ttl()), Some(5_000));
+        assert_eq!((sh.dbs[0].expires(), sh.dbs[3].expires()), (1, 2));
+        assert_eq!(
+            run(&mut sh, 0, 1, move_cmd, &["move", "c", "16"]),
+            "-ERR DB index is out of range\r\n"
+        );
+        sh.swap_dbs(0, 3);
+        assert_eq!(sh.dbs[0].len(), 2);
+        assert_eq!(sh.dbs[3].len(), 1);
+    }
+
+    #[test]
+    fn scan_shard_filters_and_expires() {
+        let mut sh = shard();
+        let now = now_ms();
+        put(&mut sh, 0, "k1", NewValue::Str(b"v"), None);
+        put(&mut sh, 0, "k2", NewValue::Int(2), None);
+        put(&mut sh, 0, "x1", NewValue::Str(b"v"), None);
+        put(&mut sh, 0, "kdead", NewValue::Str(b"v"), Some(now - 1));
+        let (next, mut keys, visited) = scan_shard(&mut sh, 0, 0, 100, Some(b"k*"), None);
+        keys.sort();
+        assert_eq!((next, visited), (0, 4));
+        assert_eq!(keys, vec![b"k1".to_vec(), b"k2".to_vec()]);
+        // The expired key met by SCAN was deleted.
+        assert_eq!(sh.dbs[0].len(), 3);
+        let (_, keys, _) = scan_shard(&mut sh, 0, 0, 100, None, Some(b"STRING"));
+        assert_eq!(keys.len(), 3);
+        let (_, keys, _) = scan_shard(&mut sh, 0, 0, 100, None, Some(b"list"));
+        assert!(keys.is_empty());
+        // RANDOMKEY skips (and deletes) expired keys.
+        put(&mut sh, 1, "gone", NewValue::Str(b"v"), Some(now - 1));
+        assert_eq!(random_live_key(&mut sh, 1, now), None);
+        assert_eq!(sh.dbs[1].len(), 0);
+        put(&mut sh, 1, "live", NewValue::Str(b"v"), None);
+        assert_eq!(random_live_key(&mut sh, 1, now), Some(b"live".to_vec()));
+    }
+
     #[test]
     fn scan_cursor_roundtrip() {
         assert_eq!(scan_cursor(0, 0), 0);
