@@ -241,6 +241,12 @@ impl Shard {
         self.expire_cursors[db] = 0;
     }
 
+    /// Exchanges the contents of two databases (SWAPDB), with their active-expiry positions.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.expire_cursors.swap(a, b);
+    }
+
     /// Active expiry: a time-budgeted sweep over databases with TTLs. Called by the shard's
     /// timer; spends at most `budget` and returns how many keys it removed.
     pub fn expire_tick(&mut self, budget: std::time::Duration) -> usize {

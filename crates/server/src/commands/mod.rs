@@ -7,6 +7,7 @@
 pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
+pub mod databases;
 pub mod keys;
 pub mod meta;
 pub mod server_cmds;
@@ -23,6 +24,7 @@ pub fn build_table() -> CommandTable {
     strings::register(&mut t);
     bitmaps::register(&mut t);
     keys::register(&mut t);
+    databases::register(&mut t);
     server_cmds::register(&mut t);
     cluster::register(&mut t);
     t.build()
