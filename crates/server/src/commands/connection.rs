@@ -3,7 +3,7 @@
 //! Invariant: these touch only the calling connection (and the shared client registry for
 //! CLIENT LIST/KILL/PAUSE); none reads or writes keys.
 
-use super::{eq_ic, parse_i64, DB_INDEX, NOT_INT, SYNTAX};
+use super::{eq_ic, parse_i64, DB_INDEX, SYNTAX};
 use crate::command::{LocalFut, TableBuilder};
 use crate::conn::{Conn, ReplyMode};
 use crate::globals::{ClientShared, Pause};
@@ -211,9 +211,12 @@ fn hello(c: &mut Conn, args: &[Bytes]) {
 }
 
 fn select(c: &mut Conn, args: &[Bytes]) {
-    let Some(idx) = parse_i64(&args[1]) else {
-        c.out.error(NOT_INT);
-        return;
+    let idx = match super::databases::parse_int_arg(&args[1], None) {
+        Ok(i) => i,
+        Err(e) => {
+            c.out.error(&e);
+            return;
+        }
     };
     if c.cluster_emulated && idx != 0 {
         c.out.error("ERR SELECT is not allowed in cluster mode");
