@@ -57,8 +57,9 @@ fn bit_offset(shard: &Shard, arg: &[u8], hash: bool, bits: u32) -> Result<u64, (
 /// Redis's `getBitfieldTypeFromArgument`: `i1`..`i64` or `u1`..`u63` as (signed, bits).
 fn bitfield_type(arg: &[u8]) -> Result<(bool, u32), ()> {
     let sign = match arg.first() {
-        Some(b'i' | b'I') => true,
-        Some(b'u' | b'U') => false,
+        // Lowercase only: Redis refuses "I16" / "U8".
+        Some(b'i') => true,
+        Some(b'u') => false,
         _ => return Err(()),
     };
     // Redis reads the width with strlen(), so it stops at a NUL byte.
@@ -335,6 +336,11 @@ fn bitcount(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
                 ctx.r.error(NOT_INT);
                 return;
             };
+            // Redis answers an inverted negative range before looking at the unit.
+            if start < 0 && end < 0 && start > end {
+                ctx.r.int(0);
+                return;
+            }
             let mut isbit = false;
             if args.len() == 5 {
                 match parse_unit(&args[4]) {
@@ -344,10 +350,6 @@ fn bitcount(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
                         return;
                     }
                 }
-            }
-            if start < 0 && end < 0 && start > end {
-                ctx.r.int(0);
-                return;
             }
             resolve_range(start, end, strlen, isbit)
         }
@@ -891,7 +893,9 @@ mod tests {
     #[test]
     fn bitfield_type_parsing() {
         assert_eq!(bitfield_type(b"i64"), Ok((true, 64)));
-        assert_eq!(bitfield_type(b"U63"), Ok((false, 63)));
+        assert_eq!(bitfield_type(b"u63"), Ok((false, 63)));
+        assert!(bitfield_type(b"U8").is_err());
+        assert!(bitfield_type(b"I16").is_err());
         assert_eq!(bitfield_type(b"u8\0junk"), Ok((false, 8)));
         assert!(bitfield_type(b"u64").is_err());
         assert!(bitfield_type(b"i65").is_err());
