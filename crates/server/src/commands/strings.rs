@@ -55,15 +55,6 @@ fn get(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
     }
 }
 
-/// Parsed expiry option of SET/GETEX: an absolute time in ms, or KEEPTTL/PERSIST.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ExpireOpt {
-    None,
-    At(u64),
-    KeepTtl,
-    Persist,
-}
-
 /// Converts an EX/PX/EXAT/PXAT argument to absolute ms as Redis's
 /// `getExpireMillisecondsOrReply` does, with its error texts.
 pub fn expire_arg_to_ms(
@@ -1073,5 +1064,91 @@ fn lcs_reply(r: &mut ReplyBuilder, a: LcsInput, b: LcsInput, args: &[Bytes], max
         r.int(total as i64);
     } else {
         r.bulk(&result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fl(v: Option<&str>, by: &str) -> Result<String, &'static str> {
+        incr_by_float(v.map(str::as_bytes), by.as_bytes()).map(|b| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn incrbyfloat_digits_are_long_double() {
+        // Expected values taken from redis-server 7.0.15 (f64 would give 10.59999999999999964).
+        assert_eq!(fl(Some("10.5"), "0.1").unwrap(), "10.6");
+        assert_eq!(fl(Some("0.1"), "0.2").unwrap(), "0.3");
+        assert_eq!(fl(Some("1e20"), "1").unwrap(), "100000000000000000000");
+        assert_eq!(fl(Some("-0"), "0").unwrap(), "0");
+        assert_eq!(fl(Some("5"), "3.0e-5").unwrap(), "5.00003");
+        assert_eq!(fl(Some("-1.5"), "-0.25").unwrap(), "-1.75");
+        assert_eq!(fl(None, "0x10").unwrap(), "16");
+        assert_eq!(fl(None, "1e-4950").unwrap(), "0");
+        assert_eq!(
+            fl(Some("1.23456789012345678"), "0").unwrap(),
+            "1.23456789012345678"
+        );
+        assert_eq!(fl(Some("1.7976931348623157e308"), "0").unwrap().len(), 309);
+        let mut v = "0.1".to_string();
+        for _ in 0..10 {
+            v = fl(Some(&v), "0.1").unwrap();
+        }
+        assert_eq!(v, "1.1");
+    }
+
+    #[test]
+    fn incrbyfloat_errors() {
+        for bad in ["", " 1", "1 ", "abc", "nan", "1e5000", "1e-5000", "1\x001"] {
+            assert_eq!(fl(None, bad), Err(NOT_FLOAT), "{bad:?}");
+            assert_eq!(fl(Some(bad), "1"), Err(NOT_FLOAT), "{bad:?}");
+        }
+        assert_eq!(fl(None, &"1".repeat(5120)), Err(NOT_FLOAT));
+        assert_eq!(
+            fl(None, "inf"),
+            Err("ERR increment would produce NaN or Infinity")
+        );
+        assert_eq!(
+            fl(Some("1e4932"), "1e4932"),
+            Err("ERR increment would produce NaN or Infinity")
+        );
+    }
+
+    #[test]
+    fn ext_args_like_redis() {
+        let a = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
+        let set =
+            |s: &str| parse_ext_args(&a(s), true).map(|e| (e.flags, e.expire.map(<[u8]>::to_vec)));
+        assert_eq!(
+            set("SET k v EX 10 EX 20"),
+            Ok((ext::EX, Some(b"20".to_vec())))
+        );
+        assert_eq!(
+            set("SET k v NX NX GET get").map(|x| x.0),
+            Ok(ext::NX | ext::GET)
+        );
+        assert!(set("SET k v NX XX").is_err());
+        assert!(set("SET k v EX 10 PX 10").is_err());
+        assert!(set("SET k v KEEPTTL EX 10").is_err());
+        assert!(set("SET k v EX").is_err());
+        assert!(set("SET k v PERSIST").is_err());
+        let getex = |s: &str| parse_ext_args(&a(s), false).map(|e| e.flags);
+        assert_eq!(getex("GETEX k PERSIST"), Ok(ext::PERSIST));
+        assert!(getex("GETEX k PERSIST EX 1").is_err());
+        assert!(getex("GETEX k KEEPTTL").is_err());
+        assert!(getex("GETEX k NX").is_err());
+        assert_eq!(getex("GETEX k pxat 5"), Ok(ext::PXAT));
+    }
+
+    #[test]
+    fn int_lengths() {
+        for v in [0, 7, -7, 10, -10, 99, 100, i64::MAX, i64::MIN, 1_000_000] {
+            assert_eq!(int_len(v), v.to_string().len(), "{v}");
+        }
     }
 }
