@@ -1056,6 +1056,14 @@ fn debug(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
             } else {
                 0
             };
+            // Redis first sizes its hash table for `count` keys and refuses counts it cannot
+            // allocate; refuse counts that could never fit in this machine's memory.
+            if (count as u64).saturating_mul(std::mem::size_of::<Entry>() as u64)
+                > info::memory_stats().total_system.max(1 << 30)
+            {
+                c.out.error("ERR OOM in dictTryExpand");
+                return;
+            }
             let prefix = if n >= 4 {
                 args[3].clone()
             } else {
@@ -1647,5 +1655,181 @@ mod tests {
             .all(|ch| ch == '\n' || ('\u{2800}'..='\u{28ff}').contains(&ch)));
         let tiny = lolwut5(1, 1, 1, 42);
         assert_eq!(tiny.chars().count(), 2); // one braille cell and the trailing newline
+    }
+}
+
+/// `keys_from_specs` against a live redis-server 7.0.15's COMMAND GETKEYS (skipped when no
+/// redis-server is on PATH): the evaluator must agree with Redis for every command line where
+/// it returns keys, including commands other engineers have not added to the table yet.
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Command as Proc, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn call(s: &mut TcpStream, args: &[&str]) -> Vec<u8> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend(format!("${}\r\n{}\r\n", a.len(), a).into_bytes());
+        }
+        s.write_all(&req).unwrap();
+        let mut buf = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if complete(&buf) {
+                return buf;
+            }
+            assert!(Instant::now() < deadline, "no reply to {args:?}");
+            let mut tmp = [0u8; 4096];
+            let n = s.read(&mut tmp).unwrap();
+            assert!(n > 0);
+            buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    /// An error line, or an array of bulk strings, fully received.
+    fn complete(b: &[u8]) -> bool {
+        let lines: Vec<&[u8]> = b.split(|&c| c == b'\n').collect();
+        if b.is_empty() || !b.ends_with(b"\r\n") {
+            return false;
+        }
+        if b[0] == b'-' {
+            return true;
+        }
+        let n: usize = std::str::from_utf8(&lines[0][1..lines[0].len() - 1])
+            .unwrap()
+            .parse()
+            .unwrap();
+        lines.len() > 2 * n
+    }
+
+    fn keys_reply(keys: &[&str]) -> Vec<u8> {
+        let mut r = format!("*{}\r\n", keys.len()).into_bytes();
+        for k in keys {
+            r.extend(format!("${}\r\n{}\r\n", k.len(), k).into_bytes());
+        }
+        r
+    }
+
+    #[test]
+    fn key_specs_agree_with_redis_getkeys() {
+        let Some(bin) = std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("redis-server"))
+                .find(|f| f.is_file())
+        }) else {
+            eprintln!("redis-server not on PATH: skipping");
+            return;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("damselfly-keyspecs-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Proc::new(bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--dir", dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let mut s = loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                break s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let lines = [
+            "GET k",
+            "SET k v EX 10",
+            "MSET a 1 b 2 c 3",
+            "MGET a b c",
+            "DEL a b c",
+            "RENAME a b",
+            "BLPOP a b c 0",
+            "BRPOPLPUSH a b 0",
+            "LMOVE a b LEFT RIGHT",
+            "SMOVE a b m",
+            "BITOP AND d a b c",
+            "COPY a b",
+            "LCS a b",
+            "XREAD COUNT 2 STREAMS a b 0 0",
+            "XREADGROUP GROUP g c COUNT 1 STREAMS a b > >",
+            "ZUNIONSTORE d 2 a b WEIGHTS 1 2",
+            "ZUNION 2 a b",
+            "ZINTERCARD 2 a b",
+            "SINTERCARD 2 a b LIMIT 1",
+            "EVAL s 2 a b x",
+            "FCALL f 1 a x",
+            "LMPOP 2 a b LEFT",
+            "BLMPOP 0 2 a b LEFT COUNT 2",
+            "BZMPOP 0 2 a b MIN",
+            "OBJECT ENCODING k",
+            "MEMORY USAGE k",
+            "XINFO STREAM s",
+            "PFMERGE d a b",
+            "SUNIONSTORE d a b",
+            "GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 1 m",
+            "XADD s * f v",
+            "EXISTS a b",
+            "MSETNX a 1 b 2",
+            "ZRANGESTORE d s 0 -1",
+            "SORT_RO s",
+            "GETEX k PERSIST",
+            "RPOPLPUSH a b",
+            "XGROUP CREATE s g $",
+            "WATCH a b",
+        ];
+        let mut compared = 0;
+        for line in lines {
+            let argv: Vec<Bytes> = line
+                .split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            let m = meta::lookup(&line.split(' ').next().unwrap().to_ascii_lowercase()).unwrap();
+            let m = if m.subcommands.is_empty() {
+                m
+            } else {
+                let full = format!(
+                    "{}|{}",
+                    line.split(' ').next().unwrap(),
+                    line.split(' ').nth(1).unwrap()
+                );
+                meta::lookup(&full).unwrap()
+            };
+            let Some(keys) = keys_from_specs(&m.info, &argv) else {
+                continue;
+            };
+            let names: Vec<&str> = keys
+                .iter()
+                .map(|k| std::str::from_utf8(&argv[k.pos]).unwrap())
+                .collect();
+            let mut req = vec!["COMMAND", "GETKEYS"];
+            req.extend(line.split(' '));
+            let live = call(&mut s, &req);
+            assert_eq!(
+                String::from_utf8_lossy(&live),
+                String::from_utf8_lossy(&keys_reply(&names)),
+                "{line}"
+            );
+            compared += 1;
+        }
+        assert!(compared >= 30, "only {compared} lines compared");
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
