@@ -78,11 +78,21 @@ fn info_cmd(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
 
 fn config_get(c: &mut Conn, args: &[Bytes]) {
     let patterns: Vec<&[u8]> = args[2..].iter().map(|a| a.as_ref()).collect();
-    let pairs = c.globals.config().config_get(&patterns);
-    c.out.map(pairs.len());
+    let cfg = c.globals.config();
+    config_get_reply(&cfg, &patterns, &mut c.out);
+}
+
+/// CONFIG GET's reply: a map of name -> value (a flat array in RESP2).
+pub fn config_get_reply(
+    cfg: &crate::config::Config,
+    patterns: &[&[u8]],
+    r: &mut damselfly_resp::ReplyBuilder,
+) {
+    let pairs = cfg.config_get(patterns);
+    r.map(pairs.len());
     for (k, v) in pairs {
-        c.out.bulk(k.as_bytes());
-        c.out.bulk(v.as_bytes());
+        r.bulk(k.as_bytes());
+        r.bulk(v.as_bytes());
     }
 }
 
@@ -1150,12 +1160,27 @@ async fn debug_object(c: &mut Conn, key: Bytes) {
     }
 }
 
+/// Appends the decimal form of `v` without allocating.
+fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
 /// DEBUG POPULATE's key `prefix:j`, cut at 127 bytes as Redis's `snprintf` into 128 bytes.
 pub fn populate_key(buf: &mut Vec<u8>, prefix: &[u8], j: u64) {
     buf.clear();
     buf.extend_from_slice(prefix);
     buf.push(b':');
-    buf.extend_from_slice(j.to_string().as_bytes());
+    push_u64(buf, j);
     buf.truncate(127);
 }
 
@@ -1164,7 +1189,7 @@ pub fn populate_key(buf: &mut Vec<u8>, prefix: &[u8], j: u64) {
 pub fn populate_value(buf: &mut Vec<u8>, j: u64, size: usize) {
     buf.clear();
     buf.extend_from_slice(b"value:");
-    buf.extend_from_slice(j.to_string().as_bytes());
+    push_u64(buf, j);
     if size > 0 {
         buf.resize(size, 0);
     }
@@ -1491,6 +1516,10 @@ mod tests {
         assert_eq!(k, b"key:0");
         populate_key(&mut k, b"p", 12345);
         assert_eq!(k, b"p:12345");
+        populate_key(&mut k, b"p", u64::MAX);
+        assert_eq!(k, b"p:18446744073709551615");
+        populate_key(&mut k, b"p", 12345);
+        assert_eq!(k, b"p:12345");
         populate_key(&mut k, &[b'x'; 200], 7);
         assert_eq!(k.len(), 127);
         populate_value(&mut v, 3, 0);
@@ -1499,6 +1528,37 @@ mod tests {
         assert_eq!(v, b"value:0\0\0\0");
         populate_value(&mut v, 123, 3);
         assert_eq!(v, b"val");
+    }
+
+    #[test]
+    fn config_get_map() {
+        use damselfly_resp::{Protocol, ReplyBuilder};
+        let mut cfg = crate::config::Config::defaults();
+        cfg.config_set(b"maxmemory-policy", b"allkeys-lru").unwrap();
+        let get = |proto, pats: &[&[u8]]| {
+            let mut r = ReplyBuilder::new(proto);
+            config_get_reply(&cfg, pats, &mut r);
+            String::from_utf8(r.buf).unwrap()
+        };
+        assert_eq!(
+            get(Protocol::Resp2, &[b"maxmemory-policy"]),
+            "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n"
+        );
+        assert_eq!(
+            get(Protocol::Resp3, &[b"MAXMEMORY-POLICY"]),
+            "%1\r\n$16\r\nMAXMEMORY-POLICY\r\n$11\r\nallkeys-lru\r\n"
+        );
+        assert_eq!(get(Protocol::Resp3, &[b"nosuch"]), "%0\r\n");
+        assert_eq!(get(Protocol::Resp2, &[b"nosuch"]), "*0\r\n");
+        // A glob and a duplicate name: each option once.
+        let r = get(Protocol::Resp3, &[b"maxmemory*", b"maxmemory"]);
+        assert!(r.starts_with("%5\r\n"), "{r}");
+        assert_eq!(r.matches("$9\r\nmaxmemory\r\n").count(), 1);
+        let r = get(Protocol::Resp2, &[b"databases", b"slaveof"]);
+        assert_eq!(
+            r,
+            "*4\r\n$9\r\ndatabases\r\n$2\r\n16\r\n$7\r\nslaveof\r\n$0\r\n\r\n"
+        );
     }
 
     #[test]
