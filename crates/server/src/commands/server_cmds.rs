@@ -826,11 +826,15 @@ fn lolwut(c: &mut Conn, args: &[Bytes]) {
         rest = &args[3..];
     }
     let ver_line = format!("Redis ver. {}\n", super::connection::REDIS_VERSION);
-    if version != Some(5) {
-        c.out.verbatim(ver_line.as_bytes());
-        return;
-    }
-    let mut params = [66i64, 8, 12];
+    let defaults: &[i64] = match version {
+        Some(5) => &[66, 8, 12],
+        Some(6) => &[80, 20],
+        _ => {
+            c.out.verbatim(ver_line.as_bytes());
+            return;
+        }
+    };
+    let mut params = defaults.to_vec();
     for (p, a) in params.iter_mut().zip(rest.iter()) {
         match parse_i64(a) {
             Some(v) => *p = v,
@@ -840,13 +844,141 @@ fn lolwut(c: &mut Conn, args: &[Bytes]) {
             }
         }
     }
-    let cols = params[0].clamp(1, 1000) as usize;
-    let per_row = params[1].clamp(1, 200) as usize;
-    let per_col = params[2].clamp(1, 200) as usize;
-    let mut text = lolwut5(cols, per_row, per_col, crate::shard::now_ms() | 1);
-    text.push_str("\nGeorg Nees - schotter, plotter on paper, 1968. ");
+    let seed = crate::shard::now_ms() | 1;
+    let mut text = if version == Some(5) {
+        let cols = params[0].clamp(1, 1000) as usize;
+        let per_row = params[1].clamp(1, 200) as usize;
+        let per_col = params[2].clamp(1, 200) as usize;
+        let mut t = lolwut5(cols, per_row, per_col, seed);
+        t.push_str("\nGeorg Nees - schotter, plotter on paper, 1968. ");
+        t
+    } else {
+        let cols = params[0].clamp(1, 1000) as usize;
+        let rows = params[1].clamp(1, 1000) as usize;
+        let mut t = lolwut6(cols, rows, seed);
+        t.push_str(
+            "\nDedicated to the 8 bit game developers of past and present.\n\
+             Original 8 bit image from Plaguemon by hikikomori. ",
+        );
+        t
+    };
     text.push_str(&ver_line);
     c.out.verbatim(text.as_bytes());
+}
+
+/// A small xorshift generator standing in for C's `rand()` in LOLWUT.
+struct LwRand(u64);
+
+impl LwRand {
+    /// A value in [0, 2^31), as `rand()` returns.
+    fn next(&mut self) -> i64 {
+        let x = &mut self.0;
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        (*x >> 33) as i64
+    }
+}
+
+/// LOLWUT 6: a city skyline in the four grays of a color terminal (Redis's lolwut6.c).
+fn lolwut6(cols: usize, rows: usize, seed: u64) -> String {
+    let (w, h) = (cols as i64, rows as i64);
+    let mut px = vec![3u8; cols * rows];
+    let mut rng = LwRand(seed);
+    let get = |px: &Vec<u8>, x: i64, y: i64| -> u8 {
+        if x < 0 || y < 0 || x >= w || y >= h {
+            0
+        } else {
+            px[(y * w + x) as usize]
+        }
+    };
+    // One skyscraper: (xoff, width, height, windows, color).
+    let building = |px: &mut Vec<u8>,
+                    rng: &mut LwRand,
+                    xoff: i64,
+                    width: i64,
+                    height: i64,
+                    windows: bool,
+                    color: u8| {
+        let starty = h - 1;
+        let endy = starty - height + 1;
+        let mut y = starty;
+        while y >= endy {
+            for x in xoff..xoff + width {
+                // The roof is four pixels less wide.
+                if y == endy && (x <= xoff + 1 || x >= xoff + width - 2) {
+                    continue;
+                }
+                let mut c = color;
+                if windows && x > xoff + 1 && x < xoff + width - 2 && y > endy + 1 && y < starty - 1
+                {
+                    let relx = x - (xoff + 1);
+                    let rely = y - (endy + 1);
+                    if (relx / 2) % 2 != 0 && rely % 2 != 0 {
+                        loop {
+                            c = 1 + (rng.next() % 2) as u8;
+                            if c != color {
+                                break;
+                            }
+                        }
+                        // Adjacent pixels of one window share its color.
+                        if relx % 2 != 0 {
+                            c = get(px, x - 1, y);
+                        }
+                    }
+                }
+                if x >= 0 && y >= 0 && x < w && y < h {
+                    px[(y * w + x) as usize] = c;
+                }
+            }
+            y -= 1;
+        }
+    };
+    // Background skyscrapers without windows, lighter ones behind.
+    for color in [2u8, 1] {
+        let mut offset = -10i64;
+        while offset < w {
+            offset += rng.next() % 8;
+            let width = 10 + rng.next() % 9;
+            let height = if color == 2 {
+                h / 2 + (rng.next() % h) / 2
+            } else {
+                h / 2 + (rng.next() % h) / 3
+            };
+            building(&mut px, &mut rng, offset, width, height, false, color);
+            offset += if color == 2 { width / 2 } else { width + 1 };
+        }
+    }
+    // Foreground skyscrapers with windows.
+    let mut offset = -10i64;
+    while offset < w {
+        offset += rng.next() % 8;
+        let mut width = 5 + rng.next() % 14;
+        if width % 4 != 0 {
+            width += width % 3;
+        }
+        let height = h / 3 + (rng.next() % h) / 2;
+        building(&mut px, &mut rng, offset, width, height, true, 0);
+        offset += width + 5;
+    }
+    let mut s = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            let ce = match get(&px, x, y) {
+                1 => "0;90;100m",
+                2 => "0;37;47m",
+                3 => "0;97;107m",
+                _ => "0;30;40m",
+            };
+            s.push_str("\x1b[");
+            s.push_str(ce);
+            s.push_str(" \x1b[0m");
+        }
+        if y != h - 1 {
+            s.push('\n');
+        }
+    }
+    s
 }
 
 /// A 1-bit canvas (Redis's lolwut.c `lwCanvas`).
@@ -943,13 +1075,8 @@ impl Canvas {
 
 /// LOLWUT 5: Georg Nees's "Schotter" (`lwDrawSchotter`).
 fn lolwut5(cols: usize, per_row: usize, per_col: usize, seed: u64) -> String {
-    let mut rng = seed;
-    let mut rand01 = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = LwRand(seed);
+    let mut rand01 = move || rng.next() as f64 / (1u64 << 31) as f64;
     let width = cols as i64 * 2;
     let padding = if width > 4 { 2 } else { 0 };
     let side = (width - padding * 2) as f32 / per_row as f32;
@@ -1713,6 +1840,9 @@ mod tests {
         assert!(art
             .chars()
             .all(|ch| ch == '\n' || ('\u{2800}'..='\u{28ff}').contains(&ch)));
+        let city = lolwut6(80, 20, 7);
+        assert_eq!(city.split('\n').count(), 20);
+        assert_eq!(city.matches("\x1b[0m").count(), 80 * 20);
         let tiny = lolwut5(1, 1, 1, 42);
         assert_eq!(tiny.chars().count(), 2); // one braille cell and the trailing newline
     }
