@@ -11,12 +11,20 @@ use std::time::Duration;
 fn set_get_through_a_real_client() {
     let s = Server::start(&["--proactor_threads", "2"]);
     let mut c = s.conn();
-    let _: () = redis::cmd("SET").arg("greeting").arg("hello").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("greeting")
+        .arg("hello")
+        .query(&mut c)
+        .unwrap();
     let v: String = redis::cmd("GET").arg("greeting").query(&mut c).unwrap();
     assert_eq!(v, "hello");
     let missing: Option<String> = redis::cmd("GET").arg("nope").query(&mut c).unwrap();
     assert_eq!(missing, None);
-    let n: i64 = redis::cmd("DEL").arg("greeting").arg("nope").query(&mut c).unwrap();
+    let n: i64 = redis::cmd("DEL")
+        .arg("greeting")
+        .arg("nope")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -29,7 +37,16 @@ fn thousands_of_pipelined_commands_answer_in_order() {
     for i in 0..5000 {
         let k = format!("k{i}");
         let v = format!("{i}");
-        req.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n{}\r\n", k.len(), k, v.len(), v).as_bytes());
+        req.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n{}\r\n",
+                k.len(),
+                k,
+                v.len(),
+                v
+            )
+            .as_bytes(),
+        );
         req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k).as_bytes());
         expect.extend_from_slice(b"+OK\r\n");
         expect.extend_from_slice(format!("${}\r\n{}\r\n", v.len(), v).as_bytes());
@@ -45,12 +62,18 @@ fn protocol_error_gets_redis_text_and_closes() {
     let mut raw = s.raw();
     raw.write_all(b"*1\r\n$4\r\nPING\r\n*abc\r\n").unwrap();
     let (out, closed) = read_to_close(&mut raw);
-    assert_eq!(out, b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n");
+    assert_eq!(
+        out,
+        b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n"
+    );
     assert!(closed);
     let mut raw = s.raw();
     raw.write_all(b"SET \"unbalanced x\r\n").unwrap();
     let (out, closed) = read_to_close(&mut raw);
-    assert_eq!(out, b"-ERR Protocol error: unbalanced quotes in request\r\n");
+    assert_eq!(
+        out,
+        b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
     assert!(closed);
 }
 
@@ -79,7 +102,11 @@ fn hello_3_switches_to_resp3() {
     raw.write_all(b"HELLO 3\r\n").unwrap();
     let mut buf = vec![0u8; 4096];
     let n = std::io::Read::read(&mut raw, &mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     let out = roundtrip(&mut raw, b"GET missing\r\n", 3);
     assert_eq!(out, b"_\r\n");
 }
@@ -108,7 +135,10 @@ fn multi_key_writes_are_atomic_across_shards() {
     for _ in 0..2000 {
         let vals: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query(&mut c).unwrap();
         if vals[0].is_some() {
-            assert!(vals.iter().all(|v| *v == vals[0]), "torn MSET seen by MGET: {vals:?}");
+            assert!(
+                vals.iter().all(|v| *v == vals[0]),
+                "torn MSET seen by MGET: {vals:?}"
+            );
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -122,7 +152,11 @@ fn requirepass_requires_auth() {
     let out = roundtrip(&mut raw, b"GET k\r\n", 34);
     assert_eq!(out, b"-NOAUTH Authentication required.\r\n");
     let out = roundtrip(&mut raw, b"AUTH nope\r\n", 10);
-    assert!(out.starts_with(b"-WRONGPASS"), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        out.starts_with(b"-WRONGPASS"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     let out = roundtrip(&mut raw, b"AUTH s3cret\r\nGET k\r\n", 10);
     assert_eq!(out, b"+OK\r\n$-1\r\n");
 }
@@ -148,11 +182,17 @@ fn flagfile_sets_flags() {
 
 #[test]
 fn unknown_flag_is_a_clear_error() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_damselfly")).arg("--no_such_flag=1").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_damselfly"))
+        .arg("--no_such_flag=1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no_such_flag"), "{err}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_damselfly")).args(["--port", "notaport"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_damselfly"))
+        .args(["--port", "notaport"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -160,8 +200,22 @@ fn unknown_flag_is_a_clear_error() {
 fn dragonfly_command_lines_start() {
     // The command lines our users run for Dragonfly must start the server.
     for args in [
-        vec!["--maxmemory", "512mb", "--proactor_threads", "2", "--cache_mode", "true"],
-        vec!["--snapshot_cron", "0 */6 * * *", "--dir", "/tmp", "--dbfilename", "dump.rdb"],
+        vec![
+            "--maxmemory",
+            "512mb",
+            "--proactor_threads",
+            "2",
+            "--cache_mode",
+            "true",
+        ],
+        vec![
+            "--snapshot_cron",
+            "0 */6 * * *",
+            "--dir",
+            "/tmp",
+            "--dbfilename",
+            "dump.rdb",
+        ],
         vec!["--cluster_mode=emulated", "--logtostderr"],
         vec!["--maxmemory-policy=allkeys-lru", "--dbnum", "4"],
     ] {
@@ -196,12 +250,24 @@ fn idle_timeout_closes_connections() {
 fn keys_expire_lazily_and_actively() {
     let s = Server::start(&["--proactor_threads", "2"]);
     let mut c = s.conn();
-    let _: () = redis::cmd("SET").arg("short").arg("v").arg("PX").arg(50).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query(&mut c)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(120));
     let v: Option<String> = redis::cmd("GET").arg("short").query(&mut c).unwrap();
     assert_eq!(v, None);
     for i in 0..2000 {
-        let _: () = redis::cmd("SET").arg(format!("t{i}")).arg("v").arg("PX").arg(30).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(30)
+            .query(&mut c)
+            .unwrap();
     }
     std::thread::sleep(Duration::from_millis(800));
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
@@ -221,5 +287,37 @@ fn shutdown_command_and_sigterm_stop_cleanly() {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+#[test]
+fn client_setinfo_and_no_touch_like_redis_7_2() {
+    let s = Server::start(&[]);
+    let mut raw = s.raw();
+    let out = roundtrip(
+        &mut raw,
+        b"CLIENT SETINFO lib-name mylib\r\nCLIENT SETINFO lib-ver 1.0\r\nCLIENT NO-TOUCH on\r\n",
+        15,
+    );
+    assert_eq!(out, b"+OK\r\n+OK\r\n+OK\r\n");
+    let out = roundtrip(&mut raw, b"CLIENT SETINFO lib-name \"a b\"\r\n", 10);
+    assert_eq!(
+        out,
+        b"-ERR lib-name cannot contain spaces, newlines or special characters.\r\n"
+    );
+    let out = roundtrip(&mut raw, b"CLIENT INFO\r\n", 20);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let mut text = text;
+    while !text.ends_with("\n\r\n") {
+        let more = roundtrip(&mut raw, b"", 1);
+        if more.is_empty() {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&more));
+    }
+    assert!(text.contains("lib-name=mylib lib-ver=1.0"), "{text}");
+    assert!(text.contains("flags=T"), "{text}");
 }

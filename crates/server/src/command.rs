@@ -118,7 +118,11 @@ impl Command {
         };
         if self.keys.is_none() && m.first_key > 0 && m.step > 0 {
             let argc = args.len() as i64;
-            let last = if m.last_key < 0 { argc + m.last_key } else { m.last_key };
+            let last = if m.last_key < 0 {
+                argc + m.last_key
+            } else {
+                m.last_key
+            };
             let mut p = m.first_key;
             while p <= last && p < argc {
                 check(p as usize)?;

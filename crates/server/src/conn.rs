@@ -196,21 +196,23 @@ impl Conn {
         }
         let skip = self.begin_reply_mode();
         match cmd.handler {
-            Handler::Keyed { shard: h, cross } => match (cmd.key_shard(&args, self.globals.nshards()), cross) {
-                (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), h, cmd.name, args),
-                (Err(()), Some(cross)) => {
-                    self.flush_pending().await;
-                    let start = Instant::now();
-                    let before = self.out.buf.len();
-                    cross(self, args).await;
-                    self.account_local(cmd.name, start, before);
+            Handler::Keyed { shard: h, cross } => {
+                match (cmd.key_shard(&args, self.globals.nshards()), cross) {
+                    (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), h, cmd.name, args),
+                    (Err(()), Some(cross)) => {
+                        self.flush_pending().await;
+                        let start = Instant::now();
+                        let before = self.out.buf.len();
+                        cross(self, args).await;
+                        self.account_local(cmd.name, start, before);
+                    }
+                    (Err(()), None) => {
+                        // Every multi-key command registers a cross-shard handler; this is a bug.
+                        let msg = "CROSSSLOT Keys in request don't hash to the same slot";
+                        self.local_reply(|c| c.out.error(msg));
+                    }
                 }
-                (Err(()), None) => {
-                    // Every multi-key command registers a cross-shard handler; this is a bug.
-                    let msg = "CROSSSLOT Keys in request don't hash to the same slot";
-                    self.local_reply(|c| c.out.error(msg));
-                }
-            },
+            }
             Handler::Conn(h) => {
                 let start = Instant::now();
                 let name = cmd.name;

@@ -183,7 +183,11 @@ pub fn run(cfg: Config) -> Result<(), String> {
 /// The panicking job's reply channel is dropped, so its caller gets an error, not a hang.
 fn run_contained(sh: &mut Shard, m: ShardMsg) {
     if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sh.handle(m))) {
-        let what = e.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| e.downcast_ref::<String>().cloned()).unwrap_or_default();
+        let what = e
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| e.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
         log::error(&format!("shard {}: command panicked (bug): {what}", sh.id));
     }
 }

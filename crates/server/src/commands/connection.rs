@@ -101,7 +101,7 @@ fn auth(c: &mut Conn, args: &[Bytes]) {
         (&args[1], &args[2])
     };
     if args.len() == 2 && c.requirepass.is_none() {
-        c.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your client is configured correctly?");
+        c.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
     }
     match check_auth(c, user, pass) {
@@ -439,6 +439,14 @@ fn client_kill(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
             } else if eq_ic(k, "laddr") {
                 laddr = Some(String::from_utf8_lossy(v).into_owned());
             } else if eq_ic(k, "user") {
+                // Only the default user exists until ACL lands.
+                if v.as_ref() != b"default" {
+                    c.out.error(&format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(v)
+                    ));
+                    return;
+                }
                 user = Some(String::from_utf8_lossy(v).into_owned());
             } else if eq_ic(k, "skipme") {
                 if eq_ic(v, "yes") {
