@@ -69,6 +69,7 @@ enum Piece {
 }
 
 struct RemoteItem {
+    cmd: &'static command::Command,
     db: usize,
     no_touch: bool,
     handler: ShardHandler,
@@ -198,7 +199,7 @@ impl Conn {
         match cmd.handler {
             Handler::Keyed { shard: h, cross } => {
                 match (cmd.key_shard(&args, self.globals.nshards()), cross) {
-                    (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), h, cmd.name, args),
+                    (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), cmd, h, args),
                     (Err(()), Some(cross)) => {
                         self.flush_pending().await;
                         let start = Instant::now();
@@ -288,8 +289,15 @@ impl Conn {
             .push(Piece::Local(start, self.pending.local.len()));
     }
 
-    fn run_keyed(&mut self, sid: usize, h: ShardHandler, name: &'static str, args: Vec<Bytes>) {
-        let local_free = sid == self.shard_id && !self.shard.borrow().is_locked_for(None);
+    fn run_keyed(
+        &mut self,
+        sid: usize,
+        cmd: &'static command::Command,
+        h: ShardHandler,
+        args: Vec<Bytes>,
+    ) {
+        let name = cmd.name;
+        let local_free = sid == self.shard_id && self.shard.borrow().locks.idle();
         if local_free && (self.pending.remote == 0 || self.reply_mode != ReplyMode::On) {
             let mut sh = self.shard.borrow_mut();
             let mut ctx = ShardCtx {
@@ -327,6 +335,7 @@ impl Conn {
         }
         let idx = self.pending.groups[sid].len();
         self.pending.groups[sid].push(RemoteItem {
+            cmd,
             db: self.db,
             no_touch: self.no_touch,
             handler: h,
@@ -361,25 +370,15 @@ impl Conn {
             }
             let items = std::mem::take(group);
             let (tx, rx) = tokio::sync::oneshot::channel::<(Vec<u8>, Vec<(usize, usize)>)>();
-            let job: crate::shard::ShardFn = Box::new(move |shard| {
-                let mut rb = ReplyBuilder::new(proto);
-                let mut offs = Vec::with_capacity(items.len());
-                let now = now_ms();
-                for it in &items {
-                    let start = rb.buf.len();
-                    let mut ctx = ShardCtx {
-                        shard,
-                        db: it.db,
-                        r: &mut rb,
-                        now,
-                        no_touch: it.no_touch,
-                    };
-                    exec_on_shard(&mut ctx, it.handler, it.name, &it.args);
-                    offs.push((start, rb.buf.len()));
-                }
-                let _ = tx.send((rb.buf, offs));
+            let job = Box::new(BatchJob {
+                items,
+                proto,
+                reply: tx,
             });
-            if self.globals.inboxes[sid].send(ShardMsg::Run(job)).is_err() {
+            if self.globals.inboxes[sid]
+                .send(ShardMsg::Keyed(job))
+                .is_err()
+            {
                 waits.push((sid, None));
             } else {
                 waits.push((sid, Some(rx)));
@@ -459,6 +458,52 @@ impl Conn {
         if i.user != self.user {
             i.user = self.user.clone();
         }
+    }
+}
+
+/// A connection's pipeline batch of single-shard commands for one (other, or locked) shard.
+struct BatchJob {
+    items: Vec<RemoteItem>,
+    proto: Protocol,
+    reply: tokio::sync::oneshot::Sender<(Vec<u8>, Vec<(usize, usize)>)>,
+}
+
+impl crate::shard::KeyedWork for BatchJob {
+    fn need(&self) -> crate::locks::Need {
+        let mut keys = Vec::new();
+        for it in &self.items {
+            let excl = it.cmd.is_write();
+            for p in it.cmd.key_positions(&it.args) {
+                if let Some(k) = it.args.get(p) {
+                    keys.push((crate::locks::key_fp(k), excl));
+                }
+            }
+        }
+        crate::locks::Need::Keys(keys)
+    }
+
+    fn run(self: Box<Self>, shard: &mut crate::shard::Shard) {
+        let BatchJob {
+            items,
+            proto,
+            reply,
+        } = *self;
+        let mut rb = ReplyBuilder::new(proto);
+        let mut offs = Vec::with_capacity(items.len());
+        let now = now_ms();
+        for it in &items {
+            let start = rb.buf.len();
+            let mut ctx = ShardCtx {
+                shard,
+                db: it.db,
+                r: &mut rb,
+                now,
+                no_touch: it.no_touch,
+            };
+            exec_on_shard(&mut ctx, it.handler, it.name, &it.args);
+            offs.push((start, rb.buf.len()));
+        }
+        let _ = reply.send((rb.buf, offs));
     }
 }
 

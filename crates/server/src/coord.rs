@@ -1,22 +1,21 @@
 //! The coordinator: running work on other shards, and atomic multi-shard transactions.
 //!
-//! `run_on` runs a closure on one shard (inline when it is this thread's shard and free).
-//! `run_on_all` fans out to every shard in one message each. `Tx` makes a multi-shard command
-//! atomic: it takes a process-wide transaction mutex, locks each involved shard (a lock message
-//! per shard; while locked, a shard parks all other work in arrival order), runs its phases, and
-//! unlocks. Only multi-shard commands pay for this; single-shard commands (all keys under one
-//! hash tag included) never touch the mutex.
+//! `run_on` runs a closure on one shard (inline when it is this thread's shard and no locks
+//! are held there). `run_on_all` fans out to every shard in one message each. `Tx` makes a
+//! multi-shard command atomic: it takes intent locks (`locks.rs`) on the keys it touches, or on
+//! whole shards, shard by shard in ascending order, runs its phases with `TxRun` messages
+//! (which bypass the locks it holds), and releases everything at the end. Independent
+//! transactions overlap; only those that share a key wait for each other, and a single-shard
+//! command waits only if it touches a key a transaction holds. The design and the deadlock
+//! argument are in `locks.rs` and docs/transactions.md.
 //!
-//! Why a global mutex and not Dragonfly's VLL queue yet: with every multi-shard transaction
-//! serialized, lock acquisition cannot deadlock and needs one parallel hop; it is correct and
-//! simple. Its cost is that independent multi-shard commands do not overlap; measure before
-//! replacing it with per-shard intent locks ordered by transaction id (docs/transactions.md).
-//!
-//! Invariant: a `Tx` always unlocks every shard it locked (explicitly in `end`, or in `Drop`).
+//! Invariant: a `Tx` always releases every lock it took or asked for (explicitly in `end`, or
+//! in `Drop`, which also covers a coordinator dropped while waiting for a grant).
 
 use crate::conn::Conn;
 use crate::globals::Globals;
-use crate::shard::{Shard, ShardMsg, ShardRef};
+use crate::locks::{key_fp, Need};
+use crate::shard::{Grant, Shard, ShardMsg, ShardRef, Waiter};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -26,7 +25,7 @@ where
     R: Send + 'static,
     F: FnOnce(&mut Shard) -> R + Send + 'static,
 {
-    if sid == conn.shard_id && !conn.shard.borrow().is_locked_for(None) {
+    if sid == conn.shard_id && conn.shard.borrow().locks.idle() {
         let mut sh = conn.shard.borrow_mut();
         return Some(f(&mut sh));
     }
@@ -48,7 +47,7 @@ where
     let mut rxs = Vec::with_capacity(n);
     let mut local = None;
     for sid in 0..n {
-        if sid == conn.shard_id && !conn.shard.borrow().is_locked_for(None) {
+        if sid == conn.shard_id && conn.shard.borrow().locks.idle() {
             local = Some(sid);
             rxs.push(None);
             continue;
@@ -104,50 +103,86 @@ pub fn group_by_shard(
     groups
 }
 
-/// An atomic multi-shard transaction holding a set of shards.
+/// An atomic multi-shard transaction holding locks on a set of shards.
 pub struct Tx {
     id: u64,
+    /// Shards where locks were taken or asked for, in the order they were asked.
     shards: Vec<usize>,
     globals: Arc<Globals>,
     local: ShardRef,
     local_id: usize,
-    _guard: tokio::sync::OwnedMutexGuard<()>,
     ended: bool,
 }
 
 impl Tx {
-    /// Locks `shards` (any order, duplicates allowed) for one transaction.
+    /// Locks whole `shards` (any order, duplicates allowed) exclusively: for commands that
+    /// touch every key of a shard (SWAPDB, FLUSHALL).
     pub async fn begin(conn: &Conn, shards: impl IntoIterator<Item = usize>) -> Tx {
         let mut shards: Vec<usize> = shards.into_iter().collect();
         shards.sort_unstable();
         shards.dedup();
-        let guard = conn.globals.tx_mutex.clone().lock_owned().await;
-        let id = conn.globals.next_tx_id.fetch_add(1, Ordering::Relaxed);
-        let mut acks = Vec::new();
-        for &sid in &shards {
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let ack: crate::shard::ShardFn = Box::new(move |_| {
-                let _ = tx.send(());
-            });
-            if conn.globals.inboxes[sid]
-                .send(ShardMsg::Lock(id, ack))
-                .is_ok()
-            {
-                acks.push(rx);
+        Tx::acquire(
+            conn,
+            shards.into_iter().map(|s| (s, Need::Whole(true))).collect(),
+        )
+        .await
+    }
+
+    /// Locks the keys `args[p]` of each `(shard, positions)` group (as `group_by_shard` makes
+    /// them): exclusive for writers, shared for readers.
+    pub async fn begin_keys(
+        conn: &Conn,
+        args: &[bytes::Bytes],
+        groups: &[(usize, Vec<usize>)],
+        exclusive: bool,
+    ) -> Tx {
+        let mut needs: Vec<(usize, Need)> = Vec::with_capacity(groups.len());
+        for (sid, pos) in groups {
+            let keys = pos.iter().map(|&p| (key_fp(&args[p]), exclusive));
+            match needs.iter_mut().find(|n| n.0 == *sid) {
+                Some((_, Need::Keys(k))) => k.extend(keys),
+                _ => needs.push((*sid, Need::Keys(keys.collect()))),
             }
         }
-        for rx in acks {
-            let _ = rx.await;
-        }
-        Tx {
+        needs.sort_by_key(|n| n.0);
+        Tx::acquire(conn, needs).await
+    }
+
+    /// Takes `needs` shard by shard in ascending shard order (the order is what makes waiting
+    /// deadlock-free), waiting for each grant before asking the next shard.
+    async fn acquire(conn: &Conn, needs: Vec<(usize, Need)>) -> Tx {
+        let id = conn.globals.next_tx_id.fetch_add(1, Ordering::Relaxed);
+        let mut tx = Tx {
             id,
-            shards,
+            shards: Vec::with_capacity(needs.len()),
             globals: conn.globals.clone(),
             local: conn.shard.clone(),
             local_id: conn.shard_id,
-            _guard: guard,
             ended: false,
+        };
+        for (sid, need) in needs {
+            let (s, r) = tokio::sync::oneshot::channel::<()>();
+            let grant: Grant = Box::new(move || s.send(()).is_ok());
+            if sid == conn.shard_id {
+                let mut sh = conn.shard.borrow_mut();
+                tx.shards.push(sid);
+                if sh.locks.can_grant(&need) {
+                    sh.locks.acquire(id, need);
+                    continue;
+                }
+                sh.locks.wait(need, Waiter::Tx(id, grant));
+            } else {
+                tx.shards.push(sid);
+                if conn.globals.inboxes[sid]
+                    .send(ShardMsg::Lock(id, need, grant))
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            let _ = r.await;
         }
+        tx
     }
 
     /// Runs `f` on a locked shard.
@@ -243,9 +278,8 @@ impl Tx {
         self.ended = true;
         for &sid in &self.shards {
             if sid == self.local_id {
-                // Our own shard: unlock inline so parked local work runs now.
-                let mut sh = self.local.borrow_mut();
-                sh.handle(ShardMsg::Unlock(self.id));
+                // Our own shard: unlock inline so waiting local work runs now.
+                self.local.borrow_mut().unlock(self.id);
             } else {
                 let _ = self.globals.inboxes[sid].send(ShardMsg::Unlock(self.id));
             }

@@ -62,7 +62,6 @@ pub struct Globals {
     pub config_epoch: AtomicU64,
     pub inboxes: Vec<ShardInbox>,
     /// Serializes multi-shard transactions (see coord.rs for why this is enough for now).
-    pub tx_mutex: Arc<tokio::sync::Mutex<()>>,
     pub next_tx_id: AtomicU64,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
     pub next_client_id: AtomicU64,
@@ -97,7 +96,6 @@ impl Globals {
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(1),
             inboxes,
-            tx_mutex: Arc::new(tokio::sync::Mutex::new(())),
             next_tx_id: AtomicU64::new(1),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),

@@ -12,6 +12,7 @@ pub mod conn;
 pub mod coord;
 pub mod globals;
 pub mod info;
+pub mod locks;
 pub mod log;
 pub mod server;
 pub mod shard;

@@ -10,16 +10,17 @@
 //! WATCH, keyspace notifications, client tracking, the replication journal and the snapshot's
 //! serialize-before-mutate all hang off these few functions, so no command can forget one.
 //!
-//! Multi-shard transactions lock a shard (`lock_owner`); while locked, messages not tagged with
-//! the owner's transaction id are parked in arrival order and run at unlock.
+//! Multi-shard transactions take intent locks on the keys (or the whole shard) they touch
+//! (`locks`, see `locks.rs`); work that needs a locked key waits in the shard's queue and runs
+//! when the lock is released. With no locks held, work runs at once (`Locks::idle`).
 //!
 //! Invariant: shard data is touched only on the shard's own thread, and only through `&mut
 //! Shard` borrows that never span an `.await`.
 
 use crate::globals::Globals;
+use crate::locks::{Locks, Need};
 use damselfly_core::{Entry, Table};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::rc::Rc;
@@ -29,16 +30,38 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Work for a shard, run on its thread.
 pub type ShardFn = Box<dyn FnOnce(&mut Shard) + Send>;
 
+/// A transaction's lock grant: delivers the news to the coordinator; false if it is gone (then
+/// the lock is not taken).
+pub type Grant = Box<dyn FnOnce() -> bool + Send>;
+
+/// Work that knows which keys it touches, so it runs at once unless one of them is locked (a
+/// connection's batch of single-shard commands).
+pub trait KeyedWork: Send {
+    /// The locks this work would need: its keys, exclusive for writes.
+    fn need(&self) -> Need;
+    fn run(self: Box<Self>, shard: &mut Shard);
+}
+
 /// What travels through a shard's inbox.
 pub enum ShardMsg {
-    /// Ordinary work; parked while another transaction holds the shard.
+    /// Work that may touch anything on the shard (fan-outs, INFO...): waits while any lock is
+    /// held.
     Run(ShardFn),
-    /// Work of transaction `id`, which holds (or is about to hold) the lock.
+    /// Work on known keys: waits only while one of its keys is locked.
+    Keyed(Box<dyn KeyedWork>),
+    /// Work of transaction `id`, which holds its locks here.
     TxRun(u64, ShardFn),
-    /// Take the shard for transaction `id`; the callback acknowledges.
-    Lock(u64, ShardFn),
-    /// Release the shard; parked work then runs in order.
+    /// Take locks for transaction `id`; `Grant` is called once they are taken.
+    Lock(u64, Need, Grant),
+    /// Release the locks of transaction `id`; waiting work then runs in order.
     Unlock(u64),
+}
+
+/// What waits in a shard's lock queue.
+pub enum Waiter {
+    Tx(u64, Grant),
+    Job(ShardFn),
+    Keyed(Box<dyn KeyedWork>),
 }
 
 /// The sending side of a shard's inbox.
@@ -95,8 +118,7 @@ pub struct Shard {
     pub dbs: Vec<Table>,
     pub stats: ThreadStats,
     pub globals: Arc<Globals>,
-    lock_owner: Option<u64>,
-    parked: VecDeque<ShardFn>,
+    pub locks: Locks<Waiter>,
     expire_cursors: Vec<usize>,
     rng: u64,
 }
@@ -118,8 +140,7 @@ impl Shard {
             dbs: (0..dbnum).map(|_| Table::new()).collect(),
             stats: ThreadStats::default(),
             globals,
-            lock_owner: None,
-            parked: VecDeque::new(),
+            locks: Locks::default(),
             expire_cursors: vec![0; dbnum],
             rng: 0x9E37_79B9_7F4A_7C15
                 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)
@@ -127,40 +148,59 @@ impl Shard {
         }
     }
 
-    /// True when a transaction other than `tx` holds this shard.
-    pub fn is_locked_for(&self, tx: Option<u64>) -> bool {
-        match self.lock_owner {
-            None => false,
-            Some(o) => Some(o) != tx,
-        }
-    }
-
     /// Handles one inbox message.
     pub fn handle(&mut self, msg: ShardMsg) {
         match msg {
             ShardMsg::Run(f) => {
-                if self.lock_owner.is_some() {
-                    self.parked.push_back(f);
-                } else {
+                let need = Need::Whole(true);
+                if self.locks.idle() || self.locks.can_grant(&need) {
                     f(self);
+                } else {
+                    self.locks.wait(need, Waiter::Job(f));
+                }
+            }
+            ShardMsg::Keyed(job) => {
+                if self.locks.idle() {
+                    return job.run(self);
+                }
+                let need = job.need();
+                if self.locks.can_grant(&need) {
+                    job.run(self);
+                } else {
+                    self.locks.wait(need, Waiter::Keyed(job));
                 }
             }
             ShardMsg::TxRun(_, f) => f(self),
-            ShardMsg::Lock(id, ack) => {
-                debug_assert!(self.lock_owner.is_none());
-                self.lock_owner = Some(id);
-                ack(self);
+            ShardMsg::Lock(id, need, grant) => {
+                if self.locks.can_grant(&need) {
+                    if grant() {
+                        self.locks.acquire(id, need);
+                    }
+                } else {
+                    self.locks.wait(need, Waiter::Tx(id, grant));
+                }
             }
-            ShardMsg::Unlock(id) => {
-                if self.lock_owner == Some(id) {
-                    self.lock_owner = None;
-                    while self.lock_owner.is_none() {
-                        match self.parked.pop_front() {
-                            Some(f) => f(self),
-                            None => break,
-                        }
+            ShardMsg::Unlock(id) => self.unlock(id),
+        }
+    }
+
+    /// Releases transaction `id`'s locks here and runs whatever that lets run.
+    pub fn unlock(&mut self, id: u64) {
+        if self.locks.release(id) {
+            self.drain_waiting();
+        }
+    }
+
+    fn drain_waiting(&mut self) {
+        while let Some((need, w)) = self.locks.next_grantable() {
+            match w {
+                Waiter::Tx(id, grant) => {
+                    if grant() {
+                        self.locks.acquire(id, need);
                     }
                 }
+                Waiter::Job(f) => f(self),
+                Waiter::Keyed(job) => job.run(self),
             }
         }
     }
@@ -278,5 +318,90 @@ impl Shard {
     /// Number of keys in `db` (including not-yet-reclaimed expired ones, like Redis's DBSIZE).
     pub fn db_len(&self, db: usize) -> usize {
         self.dbs[db].len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locks::key_fp;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn shard() -> Shard {
+        let g = Globals::new(crate::config::Config::defaults(), Vec::new(), 0);
+        Shard::new(0, 16, Arc::new(g))
+    }
+
+    struct Touch(Vec<u8>, Arc<AtomicUsize>);
+    impl KeyedWork for Touch {
+        fn need(&self) -> Need {
+            Need::Keys(vec![(key_fp(&self.0), true)])
+        }
+        fn run(self: Box<Self>, _: &mut Shard) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn lock(s: &mut Shard, id: u64, need: Need) -> Arc<AtomicUsize> {
+        let granted = Arc::new(AtomicUsize::new(0));
+        let g = granted.clone();
+        s.handle(ShardMsg::Lock(
+            id,
+            need,
+            Box::new(move || {
+                g.fetch_add(1, Ordering::SeqCst);
+                true
+            }),
+        ));
+        granted
+    }
+
+    #[test]
+    fn work_on_a_locked_key_waits_for_unlock_and_other_keys_do_not() {
+        let mut s = shard();
+        let g1 = lock(&mut s, 1, Need::Keys(vec![(key_fp(b"a"), true)]));
+        assert_eq!(g1.load(Ordering::SeqCst), 1);
+        let ran_a = Arc::new(AtomicUsize::new(0));
+        let ran_b = Arc::new(AtomicUsize::new(0));
+        s.handle(ShardMsg::Keyed(Box::new(Touch(
+            b"a".to_vec(),
+            ran_a.clone(),
+        ))));
+        s.handle(ShardMsg::Keyed(Box::new(Touch(
+            b"b".to_vec(),
+            ran_b.clone(),
+        ))));
+        assert_eq!(
+            ran_a.load(Ordering::SeqCst),
+            0,
+            "ran while its key was locked"
+        );
+        assert_eq!(ran_b.load(Ordering::SeqCst), 1, "an unrelated key waited");
+        // A second transaction on the same key queues behind the waiting work.
+        let g2 = lock(&mut s, 2, Need::Keys(vec![(key_fp(b"a"), true)]));
+        assert_eq!(g2.load(Ordering::SeqCst), 0);
+        // Whole-shard work waits for every lock.
+        let ran_whole = Arc::new(AtomicUsize::new(0));
+        let rw = ran_whole.clone();
+        s.handle(ShardMsg::Run(Box::new(move |_| {
+            rw.fetch_add(1, Ordering::SeqCst);
+        })));
+        assert_eq!(ran_whole.load(Ordering::SeqCst), 0);
+        s.handle(ShardMsg::Unlock(1));
+        assert_eq!(ran_a.load(Ordering::SeqCst), 1);
+        assert_eq!(g2.load(Ordering::SeqCst), 1);
+        assert_eq!(ran_whole.load(Ordering::SeqCst), 0);
+        s.handle(ShardMsg::Unlock(2));
+        assert_eq!(ran_whole.load(Ordering::SeqCst), 1);
+        assert!(s.locks.idle());
+    }
+
+    #[test]
+    fn a_grant_nobody_receives_takes_no_lock() {
+        let mut s = shard();
+        lock(&mut s, 1, Need::Whole(true));
+        s.handle(ShardMsg::Lock(2, Need::Whole(true), Box::new(|| false)));
+        s.handle(ShardMsg::Unlock(1));
+        assert!(s.locks.idle(), "an abandoned request kept the shard locked");
     }
 }

@@ -622,7 +622,7 @@ fn bitop_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         };
         let positions: Vec<usize> = (2..args.len()).collect();
         let groups = group_by_shard(c, &args, &positions);
-        let tx = Tx::begin(c, groups.iter().map(|g| g.0)).await;
+        let tx = Tx::begin_keys(c, &args, &groups, true).await;
         let db = c.db;
         let mut rxs = Vec::new();
         for (sid, pos) in &groups {

@@ -101,7 +101,7 @@ pub async fn cross_count(
 ) {
     let positions: Vec<usize> = (1..args.len()).collect();
     let groups = group_by_shard(c, args, &positions);
-    let tx = Tx::begin(c, groups.iter().map(|g| g.0)).await;
+    let tx = Tx::begin_keys(c, &args, &groups, true).await;
     let db = c.db;
     let mut rxs = Vec::new();
     for (sid, pos) in &groups {
@@ -608,7 +608,8 @@ async fn rename_cross_generic(c: &mut Conn, args: Vec<Bytes>, nx: bool) {
     let (src, dst) = (args[1].clone(), args[2].clone());
     let (ss, ds) = (c.shard_of(&src), c.shard_of(&dst));
     let db = c.db;
-    let tx = Tx::begin(c, [ss, ds]).await;
+    let groups = group_by_shard(c, &args, &[1, 2]);
+    let tx = Tx::begin_keys(c, &args, &groups, true).await;
     let (src_exists, dst_exists) = {
         let s2 = src.clone();
         let a = tx.send(ss, move |s| s.lookup(db, &s2, now_ms()).is_some());
@@ -730,7 +731,8 @@ fn copy_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         let (src, dst) = (args[1].clone(), args[2].clone());
         let (ss, ds) = (c.shard_of(&src), c.shard_of(&dst));
         let db = c.db;
-        let tx = Tx::begin(c, [ss, ds]).await;
+        let groups = group_by_shard(c, &args, &[1, 2]);
+        let tx = Tx::begin_keys(c, &args, &groups, true).await;
         let dup = tx
             .run(ss, move |s| {
                 s.lookup_read(db, &src, now_ms())

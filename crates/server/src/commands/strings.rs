@@ -367,7 +367,7 @@ fn mget_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
     Box::pin(async move {
         let positions: Vec<usize> = (1..args.len()).collect();
         let groups = group_by_shard(c, &args, &positions);
-        let tx = Tx::begin(c, groups.iter().map(|g| g.0)).await;
+        let tx = Tx::begin_keys(c, &args, &groups, false).await;
         let db = c.db;
         let mut rxs = Vec::new();
         for (sid, pos) in &groups {
@@ -433,7 +433,7 @@ fn mset_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         }
         let positions: Vec<usize> = (1..args.len()).step_by(2).collect();
         let groups = group_by_shard(c, &args, &positions);
-        let tx = Tx::begin(c, groups.iter().map(|g| g.0)).await;
+        let tx = Tx::begin_keys(c, &args, &groups, true).await;
         let db = c.db;
         let mut rxs = Vec::new();
         for (sid, pos) in &groups {
@@ -489,7 +489,7 @@ fn msetnx_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         }
         let positions: Vec<usize> = (1..args.len()).step_by(2).collect();
         let groups = group_by_shard(c, &args, &positions);
-        let tx = Tx::begin(c, groups.iter().map(|g| g.0)).await;
+        let tx = Tx::begin_keys(c, &args, &groups, true).await;
         let db = c.db;
         let mut rxs = Vec::new();
         for (sid, pos) in &groups {
@@ -896,7 +896,8 @@ fn lcs_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
     Box::pin(async move {
         let sa = c.shard_of(&args[1]);
         let sb = c.shard_of(&args[2]);
-        let tx = Tx::begin(c, [sa, sb]).await;
+        let groups = crate::coord::group_by_shard(c, &args, &[1, 2]);
+        let tx = Tx::begin_keys(c, &args, &groups, false).await;
         let db = c.db;
         let (ka, kb) = (args[1].clone(), args[2].clone());
         let ra = tx.send(sa, move |s| lcs_fetch(s, db, &ka, crate::shard::now_ms()));
