@@ -3,6 +3,7 @@
 
 pub mod entry;
 pub mod glob;
+pub mod index;
 pub mod slot;
 pub mod table;
 pub mod value;
