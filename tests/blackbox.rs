@@ -216,7 +216,10 @@ fn concurrent_multi_shard_transactions_never_tear() {
         for k in &keys {
             let v: Option<u64> = redis::cmd("GET").arg(k).query(&mut c).unwrap();
             let v = v.unwrap_or(0);
-            assert!(v >= prev, "GET {k} saw {v} after an earlier key showed {prev}");
+            assert!(
+                v >= prev,
+                "GET {k} saw {v} after an earlier key showed {prev}"
+            );
             prev = v;
         }
     }

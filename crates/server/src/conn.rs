@@ -146,9 +146,13 @@ impl Conn {
     }
 
     /// Processes a batch of parsed requests; replies accumulate in `self.out`.
-    pub async fn process_batch(&mut self, cmds: Vec<Vec<Bytes>>) {
+    pub async fn process_batch(&mut self, mut cmds: Vec<Vec<Bytes>>) {
         self.batch_now = now_ms();
-        for args in cmds {
+        for i in 0..cmds.len() {
+            if i % PREFETCH_WINDOW == 0 && cmds.len() - i >= 2 {
+                self.prefetch_local(&cmds[i..cmds.len().min(i + PREFETCH_WINDOW)]);
+            }
+            let args = std::mem::take(&mut cmds[i]);
             if args.is_empty() {
                 continue;
             }
@@ -158,6 +162,27 @@ impl Conn {
             }
         }
         self.flush_pending().await;
+    }
+
+    /// Prefetches the table lines that the next commands' first keys on this thread's shard
+    /// will touch (see `Shard::prefetch_keys`).
+    fn prefetch_local(&self, cmds: &[Vec<Bytes>]) {
+        let nshards = self.globals.nshards();
+        let mut keys: [&[u8]; PREFETCH_WINDOW] = [&[]; PREFETCH_WINDOW];
+        let mut n = 0;
+        for args in cmds {
+            if let Some(k) = first_key(self.table, args) {
+                if shard_of(k, nshards) == self.shard_id {
+                    keys[n] = k;
+                    n += 1;
+                }
+            }
+        }
+        if n >= 2 {
+            if let Ok(sh) = self.shard.try_borrow() {
+                sh.prefetch_keys(self.db, &keys[..n]);
+            }
+        }
     }
 
     async fn dispatch(&mut self, args: Vec<Bytes>) {
@@ -428,7 +453,7 @@ impl Conn {
     async fn wait_unpaused(&mut self, all_cmd: bool, write_cmd: bool) {
         loop {
             match self.globals.pause_state() {
-                Some(p) if p.all || (!p.all && write_cmd) => {
+                Some(p) if p.all || write_cmd => {
                     let _ = all_cmd;
                     let left = p
                         .until
@@ -499,7 +524,20 @@ impl crate::shard::KeyedWork for BatchJob {
         let mut rb = ReplyBuilder::new(proto);
         let mut offs = Vec::with_capacity(items.len());
         let now = now_ms();
-        for it in &items {
+        for (i, it) in items.iter().enumerate() {
+            if i % PREFETCH_WINDOW == 0 && items.len() - i >= 2 {
+                let mut keys: [&[u8]; PREFETCH_WINDOW] = [&[]; PREFETCH_WINDOW];
+                let mut n = 0;
+                for it in &items[i..items.len().min(i + PREFETCH_WINDOW)] {
+                    if it.cmd.meta.first_key == 1 && it.db == items[i].db {
+                        if let Some(k) = it.args.get(1) {
+                            keys[n] = k;
+                            n += 1;
+                        }
+                    }
+                }
+                shard.prefetch_keys(items[i].db, &keys[..n]);
+            }
             let start = rb.buf.len();
             let mut ctx = ShardCtx {
                 shard,
@@ -513,6 +551,17 @@ impl crate::shard::KeyedWork for BatchJob {
         }
         let _ = reply.send((rb.buf, offs));
     }
+}
+
+/// Commands whose table lines are prefetched together (a pipeline's misses overlap in groups
+/// of this many instead of queueing one after another).
+const PREFETCH_WINDOW: usize = 16;
+
+/// The first key of a keyed command (`args[1]` for first-key-1 commands), for prefetching.
+fn first_key<'a>(table: &CommandTable, args: &'a [Bytes]) -> Option<&'a [u8]> {
+    let k = args.get(1)?;
+    let cmd = table.lookup(args).ok()?;
+    (cmd.meta.first_key == 1 && matches!(cmd.handler, Handler::Keyed { .. })).then_some(&k[..])
 }
 
 /// Key -> shard: the cluster hash slot, then slot -> shard.

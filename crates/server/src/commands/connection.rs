@@ -397,7 +397,7 @@ fn client_kill(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
             }
             return;
         }
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             c.out.error(SYNTAX);
             return;
         }

@@ -101,7 +101,7 @@ pub async fn cross_count(
 ) {
     let positions: Vec<usize> = (1..args.len()).collect();
     let groups = group_by_shard(c, args, &positions);
-    let tx = Tx::begin_keys(c, &args, &groups, true).await;
+    let tx = Tx::begin_keys(c, args, &groups, true).await;
     let db = c.db;
     let mut rxs = Vec::new();
     for (sid, pos) in &groups {
