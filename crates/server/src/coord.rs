@@ -115,6 +115,17 @@ pub struct Tx {
 }
 
 impl Tx {
+    fn new(conn: &Conn, nshards: usize) -> Tx {
+        Tx {
+            id: conn.globals.next_tx_id.fetch_add(1, Ordering::Relaxed),
+            shards: Vec::with_capacity(nshards),
+            globals: conn.globals.clone(),
+            local: conn.shard.clone(),
+            local_id: conn.shard_id,
+            ended: false,
+        }
+    }
+
     /// Locks whole `shards` (any order, duplicates allowed) exclusively: for commands that
     /// touch every key of a shard (SWAPDB, FLUSHALL).
     pub async fn begin(conn: &Conn, shards: impl IntoIterator<Item = usize>) -> Tx {
@@ -151,38 +162,33 @@ impl Tx {
     /// Takes `needs` shard by shard in ascending shard order (the order is what makes waiting
     /// deadlock-free), waiting for each grant before asking the next shard.
     async fn acquire(conn: &Conn, needs: Vec<(usize, Need)>) -> Tx {
-        let id = conn.globals.next_tx_id.fetch_add(1, Ordering::Relaxed);
-        let mut tx = Tx {
-            id,
-            shards: Vec::with_capacity(needs.len()),
-            globals: conn.globals.clone(),
-            local: conn.shard.clone(),
-            local_id: conn.shard_id,
-            ended: false,
-        };
+        let mut tx = Tx::new(conn, needs.len());
         for (sid, need) in needs {
-            let (s, r) = tokio::sync::oneshot::channel::<()>();
-            let grant: Grant = Box::new(move || s.send(()).is_ok());
-            if sid == conn.shard_id {
-                let mut sh = conn.shard.borrow_mut();
-                tx.shards.push(sid);
-                if sh.locks.can_grant(&need) {
-                    sh.locks.acquire(id, need);
-                    continue;
-                }
-                sh.locks.wait(need, Waiter::Tx(id, grant));
-            } else {
-                tx.shards.push(sid);
-                if conn.globals.inboxes[sid]
-                    .send(ShardMsg::Lock(id, need, grant))
-                    .is_err()
-                {
-                    continue;
-                }
-            }
-            let _ = r.await;
+            tx.lock_one(conn, sid, need).await;
         }
         tx
+    }
+
+    /// Takes `need` on shard `sid` (inline on our own shard) and waits for the grant.
+    async fn lock_one(&mut self, conn: &Conn, sid: usize, need: Need) {
+        let id = self.id;
+        let (s, r) = tokio::sync::oneshot::channel::<()>();
+        let grant: Grant = Box::new(move || s.send(()).is_ok());
+        self.shards.push(sid);
+        if sid == conn.shard_id {
+            let mut sh = conn.shard.borrow_mut();
+            if sh.locks.can_grant(&need) {
+                sh.locks.acquire(id, need);
+                return;
+            }
+            sh.locks.wait(need, Waiter::Tx(id, grant));
+        } else if conn.globals.inboxes[sid]
+            .send(ShardMsg::Lock(id, need, grant))
+            .is_err()
+        {
+            return;
+        }
+        let _ = r.await;
     }
 
     /// Runs `f` on a locked shard.
@@ -285,6 +291,108 @@ impl Tx {
             }
         }
     }
+}
+
+/// One shard's part of a one-phase multi-shard command.
+pub type Part<R> = Box<dyn FnOnce(&mut Shard) -> R + Send>;
+
+/// The last shard's part of a `single_hop` command: runs as soon as its keys are free.
+struct LastPart<R> {
+    need: Need,
+    part: Part<R>,
+    reply: tokio::sync::oneshot::Sender<R>,
+}
+
+impl<R: Send + 'static> crate::shard::KeyedWork for LastPart<R> {
+    fn need(&self) -> Need {
+        self.need.clone()
+    }
+    fn run(self: Box<Self>, shard: &mut Shard) {
+        let _ = self.reply.send((self.part)(shard));
+    }
+}
+
+/// Runs a one-phase multi-shard command (MSET, MGET, DEL...) atomically with the fewest
+/// round trips: locks the keys of every group but the last, in shard order; runs the last
+/// group's part as soon as its keys are free (that instant is when the command takes effect:
+/// every other key is already locked, so no reader can see the old value of one and the new
+/// value of another); then runs the other parts and releases in the same message. With two
+/// shards that is one round trip when the coordinator's shard comes first and two otherwise;
+/// with `want_results` false (MSET) the last step is not awaited, so always one.
+///
+/// `groups` are `(shard, key positions in args)` as `group_by_shard` makes them (sorted by
+/// shard); results come back in the same order (None for a part not awaited or lost).
+pub async fn single_hop<R: Send + 'static>(
+    conn: &Conn,
+    args: &[bytes::Bytes],
+    groups: &[(usize, Vec<usize>)],
+    exclusive: bool,
+    want_results: bool,
+    mut make: impl FnMut(usize, &[usize]) -> Part<R>,
+) -> Vec<Option<R>> {
+    let n = groups.len();
+    let mut results: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    if n == 0 {
+        return results;
+    }
+    let needs: Vec<Need> = groups
+        .iter()
+        .map(|(_, pos)| Need::Keys(pos.iter().map(|&p| (key_fp(&args[p]), exclusive)).collect()))
+        .collect();
+    let mut parts: Vec<Option<Part<R>>> = groups.iter().map(|(s, p)| Some(make(*s, p))).collect();
+    let mut tx = Tx::new(conn, n);
+    for i in 0..n - 1 {
+        tx.lock_one(conn, groups[i].0, needs[i].clone()).await;
+    }
+    // The last group: the moment the command takes effect.
+    let last_sid = groups[n - 1].0;
+    if let Some(part) = parts[n - 1].take() {
+        let (s, r) = tokio::sync::oneshot::channel();
+        let work = Box::new(LastPart {
+            need: needs[n - 1].clone(),
+            part,
+            reply: s,
+        });
+        if last_sid == conn.shard_id {
+            let mut sh = conn.shard.borrow_mut();
+            if sh.locks.idle() || sh.locks.can_grant(&work.need) {
+                crate::shard::KeyedWork::run(work, &mut sh);
+            } else {
+                let need = work.need.clone();
+                sh.locks.wait(need, Waiter::Keyed(work));
+            }
+        } else {
+            let _ = conn.globals.inboxes[last_sid].send(ShardMsg::Keyed(work));
+        }
+        results[n - 1] = r.await.ok();
+    }
+    // The other groups: run their parts under the locks, then release.
+    let mut rxs = Vec::new();
+    for i in 0..n - 1 {
+        let sid = groups[i].0;
+        let Some(part) = parts[i].take() else { continue };
+        if sid == conn.shard_id {
+            let r = part(&mut conn.shard.borrow_mut());
+            results[i] = Some(r);
+            conn.shard.borrow_mut().unlock(tx.id);
+        } else {
+            let (s, r) = tokio::sync::oneshot::channel();
+            let job: crate::shard::ShardFn = Box::new(move |sh| {
+                let _ = s.send(part(sh));
+            });
+            let inbox = &conn.globals.inboxes[sid];
+            let _ = inbox.send(ShardMsg::TxRun(tx.id, job));
+            let _ = inbox.send(ShardMsg::Unlock(tx.id));
+            if want_results {
+                rxs.push((i, r));
+            }
+        }
+    }
+    tx.ended = true;
+    for (i, r) in rxs {
+        results[i] = r.await.ok();
+    }
+    results
 }
 
 impl Drop for Tx {

@@ -22,7 +22,7 @@ use super::databases::{cluster_enabled, parse_db_arg};
 use super::{eq_ic, parse_i64, type_name, NOT_INT, SYNTAX};
 use crate::command::{LocalFut, ShardCtx, TableBuilder};
 use crate::conn::Conn;
-use crate::coord::{group_by_shard, run_on, run_on_all, Tx};
+use crate::coord::{group_by_shard, run_on, run_on_all, single_hop, Tx};
 use crate::shard::{now_ms, Shard};
 use bytes::Bytes;
 use damselfly_core::glob::glob_match;
@@ -101,18 +101,13 @@ pub async fn cross_count(
 ) {
     let positions: Vec<usize> = (1..args.len()).collect();
     let groups = group_by_shard(c, args, &positions);
-    let tx = Tx::begin_keys(c, args, &groups, true).await;
     let db = c.db;
-    let mut rxs = Vec::new();
-    for (sid, pos) in &groups {
+    let parts = single_hop(c, args, &groups, true, true, |_, pos| {
         let keys: Vec<Bytes> = pos.iter().map(|&p| args[p].clone()).collect();
-        rxs.push(tx.send(*sid, move |s| op(s, db, &keys, now_ms())));
-    }
-    let mut total = 0;
-    for rx in rxs {
-        total += rx.await.unwrap_or(0);
-    }
-    tx.end();
+        Box::new(move |s| op(s, db, &keys, now_ms()))
+    })
+    .await;
+    let total: i64 = parts.into_iter().flatten().sum();
     c.out.int(total);
 }
 

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::command::{LocalFut, ShardCtx, TableBuilder};
 use crate::conn::Conn;
-use crate::coord::{group_by_shard, Tx};
+use crate::coord::{group_by_shard, single_hop, Tx};
 use crate::shard::Shard;
 use bytes::Bytes;
 use damselfly_core::{Entry, NewValue, Object, ValueRef};
@@ -367,12 +367,10 @@ fn mget_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
     Box::pin(async move {
         let positions: Vec<usize> = (1..args.len()).collect();
         let groups = group_by_shard(c, &args, &positions);
-        let tx = Tx::begin_keys(c, &args, &groups, false).await;
         let db = c.db;
-        let mut rxs = Vec::new();
-        for (sid, pos) in &groups {
+        let parts = single_hop(c, &args, &groups, false, true, |_, pos| {
             let keys: Vec<Bytes> = pos.iter().map(|&p| args[p].clone()).collect();
-            rxs.push(tx.send(*sid, move |s| {
+            Box::new(move |s| {
                 let now = crate::shard::now_ms();
                 let mut rb = damselfly_resp::ReplyBuilder::default();
                 let mut ctx = ShardCtx {
@@ -385,17 +383,15 @@ fn mget_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
                 keys.iter()
                     .map(|k| mget_value(&mut ctx, k))
                     .collect::<Vec<_>>()
-            }));
-        }
+            })
+        })
+        .await;
         let mut vals: Vec<Option<Vec<u8>>> = vec![None; args.len()];
-        for ((_, pos), rx) in groups.iter().zip(rxs) {
-            if let Ok(v) = rx.await {
-                for (p, val) in pos.iter().zip(v) {
-                    vals[*p] = val;
-                }
+        for ((_, pos), v) in groups.iter().zip(parts) {
+            for (p, val) in pos.iter().zip(v.unwrap_or_default()) {
+                vals[*p] = val;
             }
         }
-        tx.end();
         c.out.array(args.len() - 1);
         for v in &vals[1..] {
             match v {
@@ -433,25 +429,20 @@ fn mset_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         }
         let positions: Vec<usize> = (1..args.len()).step_by(2).collect();
         let groups = group_by_shard(c, &args, &positions);
-        let tx = Tx::begin_keys(c, &args, &groups, true).await;
         let db = c.db;
-        let mut rxs = Vec::new();
-        for (sid, pos) in &groups {
+        single_hop(c, &args, &groups, true, false, |_, pos| {
             let kvs: Vec<(Bytes, Bytes)> = pos
                 .iter()
                 .map(|&p| (args[p].clone(), args[p + 1].clone()))
                 .collect();
-            rxs.push(tx.send(*sid, move |s| {
+            Box::new(move |s| {
                 let now = crate::shard::now_ms();
                 for (k, v) in kvs {
                     s.store(db, Entry::new(&k, new_string_value(&v), None), now);
                 }
-            }));
-        }
-        for rx in rxs {
-            let _ = rx.await;
-        }
-        tx.end();
+            })
+        })
+        .await;
         c.out.ok();
     })
 }
