@@ -4,5 +4,7 @@
 pub mod parser;
 pub mod reply;
 
-pub use parser::{parse, parse_i64_strict, split_args, Parsed, ParserLimits, ProtocolError};
+pub use parser::{
+    parse_i64_strict, split_args, Parsed, ParserLimits, ProtocolError, RequestParser,
+};
 pub use reply::{format_double, format_g, Protocol, ReplyBuilder};

@@ -13,7 +13,7 @@ use crate::command::{self, CommandTable, Handler, LookupError, ShardCtx, ShardHa
 use crate::globals::{ClientInfo, ClientShared, Globals};
 use crate::shard::{now_ms, ShardMsg, ShardRef};
 use bytes::{Bytes, BytesMut};
-use damselfly_resp::{parse, Parsed, ParserLimits, Protocol, ReplyBuilder};
+use damselfly_resp::{Parsed, ParserLimits, Protocol, ReplyBuilder, RequestParser};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -660,11 +660,24 @@ pub async fn serve(
     };
     conn.refresh_config();
 
+    // The unparsed tail of the input; what the parser took off it for a half-received request
+    // (the `*N` line, complete arguments) lives in `parser`, so a request arriving over many
+    // reads is parsed once, not re-parsed from its start on every read.
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RequestParser::new();
+    // While a bulk argument is arriving: the length `buf` must reach before parsing can make
+    // progress (the buffer then starts at the argument's data).
     let mut need = 0usize;
     loop {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 * 1024.max(need.saturating_sub(buf.len())).min(1 << 20));
+        let missing = need.saturating_sub(buf.len());
+        if missing >= 32 * 1024 && buf.capacity() < need {
+            // A big bulk argument is arriving and the buffer starts at its data: size the
+            // buffer for all of it at once, as Redis does for arguments of 32 KB and more, so
+            // the value is read in place (and handed out as a view) instead of being copied on
+            // every doubling of the buffer.
+            buf.reserve(missing);
+        } else if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024.max(missing).min(1 << 20));
         }
         let read = async {
             match conn.idle_timeout {
@@ -696,7 +709,7 @@ pub async fn serve(
         let mut cmds = Vec::new();
         let mut proto_err = None;
         loop {
-            match parse(&mut buf, &conn.limits, !conn.auth_required()) {
+            match parser.parse(&mut buf, &conn.limits, !conn.auth_required()) {
                 Ok(Parsed::Command(args)) => cmds.push(args),
                 Ok(Parsed::Incomplete { need: nd }) => {
                     need = nd;
@@ -709,19 +722,19 @@ pub async fn serve(
             }
         }
         conn.process_batch(cmds).await;
+        // The query buffer: the unparsed tail plus what the parser holds of a partial request.
+        let qbuf = buf.len() + parser.pending_len();
         if let Some(e) = proto_err {
             conn.out.error(&e.message());
             conn.close_after_reply = true;
-        } else if buf.len() > conn.query_buffer_limit {
+        } else if qbuf > conn.query_buffer_limit {
             eprintln_log(&format!(
                 "Closing client that reached max query buffer length: id={} addr={} (qbuf={})",
-                conn.id,
-                conn.shared.addr,
-                buf.len()
+                conn.id, conn.shared.addr, qbuf
             ));
             conn.close_after_reply = true;
         }
-        conn.publish_info(buf.len());
+        conn.publish_info(qbuf);
         if !conn.out.buf.is_empty() {
             // Let every other connection with input ready run first, then write: replies to
             // many clients leave back to back and the client side wakes once for all of them
