@@ -77,9 +77,15 @@ impl ReplyBuilder {
     /// An error reply; `msg` is the full text including its prefix (`ERR ...`, `WRONGTYPE ...`).
     /// Newlines are replaced by spaces as Redis does, so the reply stays one line.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// `error` for a text that carries client bytes verbatim (not necessarily UTF-8), as
+    /// Redis echoes them in "unknown command" errors.
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.errors += 1;
         self.buf.push(b'-');
-        for &b in msg.as_bytes() {
+        for &b in msg {
             self.buf
                 .push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }

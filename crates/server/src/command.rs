@@ -323,29 +323,45 @@ impl CommandTable {
 }
 
 /// Redis's error for an unknown command, arguments quoted and cut at 128 characters.
-pub fn unknown_command_error(args: &[Bytes]) -> String {
-    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
-    let mut rest = String::new();
+/// What C's `%.Ns` prints of `arg`: at most `n` bytes, stopping at the first NUL (Redis builds
+/// these error texts with printf on the raw argument).
+fn c_str_prefix(arg: &[u8], n: usize) -> &[u8] {
+    let arg = &arg[..arg.len().min(n)];
+    match arg.iter().position(|&b| b == 0) {
+        Some(nul) => &arg[..nul],
+        None => arg,
+    }
+}
+
+/// Redis's "unknown command" error, byte for byte: the name (128 bytes at most) and the first
+/// arguments quoted until 128 bytes of them are printed. Client bytes go out verbatim.
+pub fn unknown_command_error(args: &[Bytes]) -> Vec<u8> {
+    let mut rest = Vec::new();
     for a in &args[1..] {
         if rest.len() >= 128 {
             break;
         }
         let room = 128 - rest.len();
-        let s = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
-        rest.push('\'');
-        rest.push_str(&s);
-        rest.push_str("' ");
+        rest.push(b'\'');
+        rest.extend_from_slice(c_str_prefix(a, room));
+        rest.extend_from_slice(b"' ");
     }
-    format!("ERR unknown command '{name}', with args beginning with: {rest}")
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(c_str_prefix(&args[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&rest);
+    msg
 }
 
-pub fn unknown_subcommand_error(args: &[Bytes]) -> String {
-    let sub = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
-    format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        sub,
-        String::from_utf8_lossy(&args[0]).to_uppercase()
-    )
+/// Redis's "unknown subcommand" error: the subcommand (128 bytes at most) and the command in
+/// ASCII upper case, both cut at a NUL as C strings are.
+pub fn unknown_subcommand_error(args: &[Bytes]) -> Vec<u8> {
+    let mut msg = b"ERR unknown subcommand '".to_vec();
+    msg.extend_from_slice(c_str_prefix(&args[1], 128));
+    msg.extend_from_slice(b"'. Try ");
+    msg.extend(c_str_prefix(&args[0], usize::MAX).to_ascii_uppercase());
+    msg.extend_from_slice(b" HELP.");
+    msg
 }
 
 pub fn arity_error(name: &str) -> String {

@@ -194,7 +194,7 @@ impl Conn {
                     LookupError::Unknown => command::unknown_command_error(&args),
                     LookupError::UnknownSub => command::unknown_subcommand_error(&args),
                 };
-                self.local_reply(|c| c.out.error(&msg));
+                self.local_reply(|c| c.out.error_bytes(&msg));
                 self.note_rejected(None, &msg);
                 return;
             }
@@ -202,13 +202,13 @@ impl Conn {
         if !command::arity_ok(cmd.arity, args.len()) {
             let msg = command::arity_error(cmd.name);
             self.local_reply(|c| c.out.error(&msg));
-            self.note_rejected(Some(cmd.name), &msg);
+            self.note_rejected(Some(cmd.name), msg.as_bytes());
             return;
         }
         if self.auth_required() && cmd.flags & command::flags::NO_AUTH == 0 {
             let msg = "NOAUTH Authentication required.";
             self.local_reply(|c| c.out.error(msg));
-            self.note_rejected(Some(cmd.name), msg);
+            self.note_rejected(Some(cmd.name), msg.as_bytes());
             return;
         }
         if let Some(p) = self.globals.pause_state() {
@@ -278,7 +278,7 @@ impl Conn {
         crate::stats::account(&mut self.shard.borrow_mut().stats, name, usec, reply);
     }
 
-    fn note_rejected(&mut self, name: Option<&'static str>, msg: &str) {
+    fn note_rejected(&mut self, name: Option<&'static str>, msg: &[u8]) {
         crate::stats::account_rejected(&mut self.shard.borrow_mut().stats, name, msg);
     }
 

@@ -15,20 +15,28 @@ pub fn account(stats: &mut ThreadStats, name: &'static str, usec: u64, reply: &[
 }
 
 /// Records a command rejected before it ran (unknown, arity, auth).
-pub fn account_rejected(stats: &mut ThreadStats, name: Option<&'static str>, msg: &str) {
+pub fn account_rejected(stats: &mut ThreadStats, name: Option<&'static str>, msg: &[u8]) {
     if let Some(n) = name {
         stats.cmdstats.entry(n).or_default().rejected += 1;
     }
-    let prefix = msg.split(' ').next().unwrap_or("ERR").to_string();
-    *stats.errorstats.entry(prefix).or_default() += 1;
+    count_error_prefix(stats, msg);
 }
 
 fn record_error(stats: &mut ThreadStats, reply: &[u8]) {
-    let line = &reply[1..];
+    count_error_prefix(stats, &reply[1..]);
+}
+
+/// Counts an error under its first word (`ERR`, `WRONGTYPE`...), as INFO errorstats does.
+fn count_error_prefix(stats: &mut ThreadStats, line: &[u8]) {
     let end = line
         .iter()
         .position(|&b| b == b' ' || b == b'\r')
         .unwrap_or(line.len());
-    let prefix = String::from_utf8_lossy(&line[..end]).into_owned();
-    *stats.errorstats.entry(prefix).or_default() += 1;
+    let prefix = String::from_utf8_lossy(&line[..end]);
+    match stats.errorstats.get_mut(prefix.as_ref()) {
+        Some(n) => *n += 1,
+        None => {
+            stats.errorstats.insert(prefix.into_owned(), 1);
+        }
+    }
 }
