@@ -722,6 +722,8 @@ pub async fn serve(
             }
         }
         conn.process_batch(cmds).await;
+        // A drain point: work other threads queued for this shard while we ran.
+        crate::shard::drain_inbox(&conn.shard, &conn.globals.inboxes[conn.shard_id]);
         // The query buffer: the unparsed tail plus what the parser holds of a partial request.
         let qbuf = buf.len() + parser.pending_len();
         if let Some(e) = proto_err {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod conn;
 pub mod coord;
 pub mod globals;
+pub mod inbox;
 pub mod info;
 pub mod locks;
 pub mod log;

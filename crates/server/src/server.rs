@@ -9,7 +9,10 @@ use crate::command::CommandTable;
 use crate::config::Config;
 use crate::globals::Globals;
 use crate::log;
-use crate::shard::{Shard, ShardMsg};
+use crate::inbox::Inbox;
+use crate::shard::{drain_inbox, Shard};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -98,19 +101,17 @@ pub fn run(cfg: Config) -> Result<(), String> {
         }
     }
 
-    let mut senders = Vec::with_capacity(nthreads);
-    let mut receivers = Vec::with_capacity(nthreads);
+    let mut inboxes = Vec::with_capacity(nthreads);
     for _ in 0..nthreads {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ShardMsg>();
-        senders.push(tx);
-        receivers.push(rx);
+        let inbox = Inbox::new().map_err(|e| format!("cannot create a shard inbox: {e}"))?;
+        inboxes.push(Arc::new(inbox));
     }
     let dbnum = cfg.get_int("dbnum").max(1) as usize;
     // Whether protected mode can apply at all (it is re-checked per connection, as CONFIG SET
     // can change protected-mode and requirepass at runtime).
     let protected = !explicit_bind;
     let inactive = cfg.inactive_options_set();
-    let globals = Arc::new(Globals::new(cfg, senders, actual_port));
+    let globals = Arc::new(Globals::new(cfg, inboxes, actual_port));
     let table: &'static CommandTable = Box::leak(Box::new(crate::commands::build_table()));
 
     log::info(&format!(
@@ -140,11 +141,11 @@ pub fn run(cfg: Config) -> Result<(), String> {
     }
 
     let mut handles = Vec::new();
-    for (t, (listeners, rx)) in per_thread.into_iter().zip(receivers).enumerate() {
+    for (t, listeners) in per_thread.into_iter().enumerate() {
         let g = globals.clone();
         let h = std::thread::Builder::new()
             .name(format!("shard-{t}"))
-            .spawn(move || shard_thread(t, listeners, rx, g, table, dbnum, protected))
+            .spawn(move || shard_thread(t, listeners, g, table, dbnum, protected))
             .map_err(|e| format!("cannot start thread: {e}"))?;
         handles.push(h);
     }
@@ -179,30 +180,20 @@ pub fn run(cfg: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one inbox message; a panic (a bug) is logged and contained so the shard keeps serving.
-/// The panicking job's reply channel is dropped, so its caller gets an error, not a hang.
-fn run_contained(sh: &mut Shard, m: ShardMsg) {
-    if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sh.handle(m))) {
-        let what = e
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| e.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        log::error(&format!("shard {}: command panicked (bug): {what}", sh.id));
-    }
-}
-
 fn shard_thread(
     id: usize,
     listeners: Vec<std::net::TcpListener>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<ShardMsg>,
     globals: Arc<Globals>,
     table: &'static CommandTable,
     dbnum: usize,
     protected: bool,
 ) {
+    let inbox = globals.inboxes[id].clone();
+    let (parking, waking) = (inbox.clone(), inbox.clone());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(move || parking.before_park())
+        .on_thread_unpark(move || waking.after_unpark())
         .build()
     {
         Ok(rt) => rt,
@@ -214,16 +205,29 @@ fn shard_thread(
     };
     let local = tokio::task::LocalSet::new();
     let shard = Rc::new(RefCell::new(Shard::new(id, dbnum, globals.clone())));
+    let inbox_task = inbox.clone();
     local.block_on(&rt, async move {
-        // Inbox: run messages from other threads, draining everything queued per wake.
+        // Inbox: woken by the eventfd when a sender found this thread parked (busy, the
+        // connection tasks drain it after each batch).
         let s = shard.clone();
         tokio::task::spawn_local(async move {
-            while let Some(m) = rx.recv().await {
-                let mut sh = s.borrow_mut();
-                run_contained(&mut sh, m);
-                while let Ok(m) = rx.try_recv() {
-                    run_contained(&mut sh, m);
+            let watched = InboxFd(inbox_task.clone());
+            // SAFETY: `InboxFd` holds the inbox that owns the eventfd, so the fd stays open
+            // and the same for as long as the AsyncFd (which owns the InboxFd) lives.
+            let fd = match unsafe { AsyncFd::register_with_interest(watched, Interest::READABLE) } {
+                Ok(fd) => fd,
+                Err(e) => {
+                    log::error(&format!("shard {id}: inbox eventfd: {e}"));
+                    globals_shutdown(&s);
+                    return;
                 }
+            };
+            loop {
+                match fd.readable().await {
+                    Ok(mut ready) => ready.clear_ready(),
+                    Err(_) => return,
+                }
+                drain_inbox(&s, &inbox_task);
             }
         });
         // Active expiry, 10 times a second, at most 2ms per run.
@@ -266,6 +270,21 @@ fn shard_thread(
             }
         }
     });
+    // Refuse new work and drop what is queued: its callers get errors, not hangs.
+    drop(inbox.close());
+}
+
+/// The inbox's eventfd as the reactor sees it (the inbox owns the fd).
+struct InboxFd(Arc<Inbox>);
+
+impl std::os::fd::AsRawFd for InboxFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.eventfd()
+    }
+}
+
+fn globals_shutdown(s: &crate::shard::ShardRef) {
+    s.borrow().globals.request_shutdown();
 }
 
 async fn accept(

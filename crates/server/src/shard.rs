@@ -25,7 +25,6 @@ use std::cell::RefCell;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::rc::Rc;
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// Work for a shard, run on its thread.
 pub type ShardFn = Box<dyn FnOnce(&mut Shard) + Send>;
@@ -64,8 +63,8 @@ pub enum Waiter {
     Keyed(Box<dyn KeyedWork>),
 }
 
-/// The sending side of a shard's inbox.
-pub type ShardInbox = UnboundedSender<ShardMsg>;
+/// A shard's inbox, shared with every thread that sends it work (see `inbox.rs`).
+pub type ShardInbox = Arc<crate::inbox::Inbox>;
 
 /// Per-command counters for INFO commandstats.
 #[derive(Default, Clone, Debug)]
@@ -119,11 +118,28 @@ pub struct Shard {
     pub stats: ThreadStats,
     pub globals: Arc<Globals>,
     pub locks: Locks<Waiter>,
+    /// The buffer `drain_inbox` swaps with the inbox's queue (kept to reuse its allocation).
+    inbox_spare: Vec<ShardMsg>,
     expire_cursors: Vec<usize>,
     rng: u64,
 }
 
 pub type ShardRef = Rc<RefCell<Shard>>;
+
+/// Runs everything queued in this thread's shard inbox; a drain point (see `inbox.rs`). Must
+/// not be called while the shard is borrowed.
+pub fn drain_inbox(shard: &ShardRef, inbox: &crate::inbox::Inbox) {
+    if !inbox.has_pending() {
+        return;
+    }
+    let mut sh = shard.borrow_mut();
+    let mut batch = std::mem::take(&mut sh.inbox_spare);
+    inbox.take(&mut batch);
+    for m in batch.drain(..) {
+        sh.handle_contained(m);
+    }
+    sh.inbox_spare = batch;
+}
 
 /// Current Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -141,6 +157,7 @@ impl Shard {
             stats: ThreadStats::default(),
             globals,
             locks: Locks::default(),
+            inbox_spare: Vec::new(),
             expire_cursors: vec![0; dbnum],
             rng: 0x9E37_79B9_7F4A_7C15
                 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)
@@ -181,6 +198,21 @@ impl Shard {
                 }
             }
             ShardMsg::Unlock(id) => self.unlock(id),
+        }
+    }
+
+    /// Handles one message, containing a panic (a bug): it is logged and the shard keeps
+    /// serving. The panicking job's reply channel is dropped, so its caller gets an error, not
+    /// a hang.
+    pub fn handle_contained(&mut self, msg: ShardMsg) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(msg)));
+        if let Err(e) = r {
+            let what = e
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            crate::log::error(&format!("shard {}: command panicked (bug): {what}", self.id));
         }
     }
 
