@@ -410,3 +410,53 @@ fn client_setinfo_and_no_touch_like_redis_7_2() {
     assert!(text.contains("lib-name=mylib lib-ver=1.0"), "{text}");
     assert!(text.contains("flags=T"), "{text}");
 }
+
+/// Replies that another shard writes straight to the socket (a one-command batch on a key of
+/// the other shard) stay in order with replies this connection writes, also when they are too
+/// big for the socket buffer and the client reads slowly (the shard then hands the rest back).
+#[test]
+fn replies_written_by_other_shards_stay_in_order_when_big_and_read_slowly() {
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let mut c = s.conn();
+    // Keys on both shards (whichever this connection's thread is), values of 1 KB to 6 MB.
+    let sizes = [1024usize, 6 << 20, 3 << 20, 17, 5 << 20];
+    let mut expect = Vec::new();
+    for i in 0..12 {
+        let k = format!("big:{i}");
+        let v: Vec<u8> = (0..sizes[i % sizes.len()])
+            .map(|j| b'a' + ((i + j) % 26) as u8)
+            .collect();
+        let _: () = redis::cmd("SET").arg(&k).arg(&v).query(&mut c).unwrap();
+        expect.push((k, v));
+    }
+    let mut raw = s.raw();
+    for (k, v) in &expect {
+        // GET and PING in separate writes, with pauses and nothing read: each is its own
+        // batch, the GET's reply fills the socket buffer, and PING's reply must wait for it.
+        let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k);
+        raw.write_all(get.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        raw.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let mut want = format!("${}\r\n", v.len()).into_bytes();
+        want.extend_from_slice(v);
+        want.extend_from_slice(b"\r\n+PONG\r\n");
+        let mut got = vec![0u8; want.len()];
+        raw.read_exact(&mut got).unwrap();
+        assert!(got == want, "reply for {k} corrupted or out of order");
+    }
+    // A pipeline of GETs sent without reading anything, then read all at once.
+    let mut req = Vec::new();
+    let mut want = Vec::new();
+    for (k, v) in expect.iter().rev() {
+        req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k).as_bytes());
+        want.extend_from_slice(format!("${}\r\n", v.len()).as_bytes());
+        want.extend_from_slice(v);
+        want.extend_from_slice(b"\r\n");
+    }
+    let got = roundtrip(&mut raw, &req, want.len());
+    assert!(
+        got == want,
+        "pipelined big replies corrupted or out of order"
+    );
+}

@@ -286,6 +286,7 @@ pub struct CommandTable {
 }
 
 /// Why a request cannot be dispatched.
+#[derive(Clone, Copy, Debug)]
 pub enum LookupError {
     Unknown,
     UnknownSub,

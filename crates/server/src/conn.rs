@@ -17,7 +17,8 @@ use damselfly_resp::{Parsed, ParserLimits, Protocol, ReplyBuilder, RequestParser
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 
 /// CLIENT REPLY state.
@@ -60,6 +61,12 @@ pub struct Conn {
     pub cluster_emulated: bool,
     cfg_epoch: u64,
     pending: Pending,
+    /// The socket's write half, shared with shard threads that write a reply themselves (see
+    /// `DirectReply`).
+    writer: Arc<OwnedWriteHalf>,
+    /// A batch whose replies another shard is writing straight to the socket; nothing else
+    /// may be written until it reports back.
+    inflight: Option<tokio::sync::oneshot::Receiver<BatchReply>>,
     /// Unix ms read once per batch (and after anything that awaits), the "now" of its
     /// single-shard commands: one clock read per pipeline instead of one per command.
     batch_now: u64,
@@ -145,36 +152,124 @@ impl Conn {
         self.requirepass.is_some() && !self.authenticated
     }
 
-    /// Processes a batch of parsed requests; replies accumulate in `self.out`.
-    pub async fn process_batch(&mut self, mut cmds: Vec<Vec<Bytes>>) {
+    /// Processes a batch of parsed requests; replies accumulate in `self.out`, except that
+    /// with `direct_ok` a batch whose replies all come from one other shard has that shard
+    /// write them to the socket itself (`DirectReply`).
+    pub async fn process_batch(&mut self, mut cmds: Vec<Vec<Bytes>>, direct_ok: bool) {
         self.batch_now = now_ms();
-        for i in 0..cmds.len() {
-            if i % PREFETCH_WINDOW == 0 && cmds.len() - i >= 2 {
-                self.prefetch_local(&cmds[i..cmds.len().min(i + PREFETCH_WINDOW)]);
+        let nshards = self.globals.nshards();
+        let mut resolved = [Resolved::EMPTY; PREFETCH_WINDOW];
+        'batch: for start in (0..cmds.len()).step_by(PREFETCH_WINDOW) {
+            let window = &cmds[start..cmds.len().min(start + PREFETCH_WINDOW)];
+            // Each command's table entry and owning shard, found once for prefetching and
+            // dispatch both.
+            for (r, args) in resolved.iter_mut().zip(window) {
+                *r = Resolved::of(self.table, args, nshards);
             }
-            let args = std::mem::take(&mut cmds[i]);
-            if args.is_empty() {
-                continue;
+            if window.len() >= 2 {
+                self.prefetch_local(window, &resolved);
             }
-            self.dispatch(args).await;
-            if self.close_after_reply {
-                break;
+            for i in 0..window.len() {
+                let args = std::mem::take(&mut cmds[start + i]);
+                if args.is_empty() {
+                    continue;
+                }
+                self.dispatch(args, resolved[i]).await;
+                if self.close_after_reply {
+                    break 'batch;
+                }
             }
         }
-        self.flush_pending().await;
+        if direct_ok && self.can_reply_directly() {
+            self.send_direct().await;
+        } else {
+            self.flush_pending().await;
+        }
+    }
+
+    /// Whether the pending replies are exactly one other shard's group and nothing precedes
+    /// them: then that shard can write them to the socket itself, which saves the hop back
+    /// (a cross-thread wake of this thread) for the common case of a request on a key of
+    /// another shard.
+    fn can_reply_directly(&self) -> bool {
+        let p = &self.pending;
+        if p.remote == 0
+            || p.remote != p.pieces.len()
+            || !self.out.buf.is_empty()
+            || self.reply_mode != ReplyMode::On
+            || self.close_after_reply
+        {
+            return false;
+        }
+        p.groups.iter().filter(|g| !g.is_empty()).count() == 1
+    }
+
+    /// Sends the one pending group with the socket: its shard runs it and writes the replies.
+    async fn send_direct(&mut self) {
+        // At most one direct write in flight, so two shards never write at once.
+        if self.finish_inflight().await.is_err() {
+            self.close_after_reply = true;
+            return;
+        }
+        let Some(sid) = self.pending.groups.iter().position(|g| !g.is_empty()) else {
+            return;
+        };
+        let items = std::mem::take(&mut self.pending.groups[sid]);
+        self.pending.pieces.clear();
+        self.pending.remote = 0;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Box::new(BatchJob {
+            items,
+            proto: self.out.proto,
+            reply: tx,
+            direct: Some(self.writer.clone()),
+        });
+        if self.globals.inboxes[sid]
+            .send(ShardMsg::Keyed(job))
+            .is_err()
+        {
+            self.out
+                .error("ERR shard unavailable (server shutting down)");
+            return;
+        }
+        self.inflight = Some(rx);
+    }
+
+    /// Waits for a direct write in flight (see `send_direct`) and writes what it could not.
+    /// At -P 1 the next request arrives only after the client read the reply, so this finds
+    /// the write done and does not wait.
+    pub async fn finish_inflight(&mut self) -> std::io::Result<()> {
+        let Some(rx) = self.inflight.take() else {
+            return Ok(());
+        };
+        match rx.await {
+            Ok(BatchReply::Written) => Ok(()),
+            Ok(BatchReply::Unwritten(buf, from)) => {
+                write_all(&self.writer, &buf[from..]).await?;
+                self.shard.borrow_mut().stats.net_output_bytes += (buf.len() - from) as u64;
+                Ok(())
+            }
+            Ok(BatchReply::Replies(..)) => Ok(()),
+            Err(_) => {
+                // The shard dropped the job (shutting down): the reply is lost, as is the
+                // connection.
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+        }
     }
 
     /// Prefetches the table lines that the next commands' first keys on this thread's shard
     /// will touch (see `Shard::prefetch_keys`).
-    fn prefetch_local(&self, cmds: &[Vec<Bytes>]) {
-        let nshards = self.globals.nshards();
+    fn prefetch_local(&self, cmds: &[Vec<Bytes>], resolved: &[Resolved]) {
         let mut keys: [&[u8]; PREFETCH_WINDOW] = [&[]; PREFETCH_WINDOW];
         let mut n = 0;
-        for args in cmds {
-            if let Some(k) = first_key(self.table, args) {
-                if shard_of(k, nshards) == self.shard_id {
-                    keys[n] = k;
-                    n += 1;
+        for (args, r) in cmds.iter().zip(resolved) {
+            if let (Ok(cmd), Some(Ok(Some(sid)))) = (r.cmd, r.shard) {
+                if sid == self.shard_id && cmd.meta.first_key == 1 {
+                    if let Some(k) = args.get(1) {
+                        keys[n] = k;
+                        n += 1;
+                    }
                 }
             }
         }
@@ -185,9 +280,8 @@ impl Conn {
         }
     }
 
-    async fn dispatch(&mut self, args: Vec<Bytes>) {
-        let table = self.table;
-        let cmd = match table.lookup(&args) {
+    async fn dispatch(&mut self, args: Vec<Bytes>, resolved: Resolved) {
+        let cmd = match resolved.cmd {
             Ok(c) => c,
             Err(e) => {
                 let msg = match e {
@@ -229,7 +323,10 @@ impl Conn {
         let skip = self.begin_reply_mode();
         match cmd.handler {
             Handler::Keyed { shard: h, cross } => {
-                match (cmd.key_shard(&args, self.globals.nshards()), cross) {
+                let owner = resolved
+                    .shard
+                    .unwrap_or_else(|| cmd.key_shard(&args, self.globals.nshards()));
+                match (owner, cross) {
                     (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), cmd, h, args),
                     (Err(()), Some(cross)) => {
                         self.flush_pending().await;
@@ -402,11 +499,12 @@ impl Conn {
                 continue;
             }
             let items = std::mem::take(group);
-            let (tx, rx) = tokio::sync::oneshot::channel::<(Vec<u8>, Vec<(usize, usize)>)>();
+            let (tx, rx) = tokio::sync::oneshot::channel::<BatchReply>();
             let job = Box::new(BatchJob {
                 items,
                 proto,
                 reply: tx,
+                direct: None,
             });
             if self.globals.inboxes[sid]
                 .send(ShardMsg::Keyed(job))
@@ -421,8 +519,8 @@ impl Conn {
             (0..self.globals.nshards()).map(|_| None).collect();
         for (sid, rx) in waits {
             if let Some(rx) = rx {
-                if let Ok(r) = rx.await {
-                    results[sid] = Some(r);
+                if let Ok(BatchReply::Replies(buf, offs)) = rx.await {
+                    results[sid] = Some((buf, offs));
                 }
             }
         }
@@ -498,7 +596,21 @@ impl Conn {
 struct BatchJob {
     items: Vec<RemoteItem>,
     proto: Protocol,
-    reply: tokio::sync::oneshot::Sender<(Vec<u8>, Vec<(usize, usize)>)>,
+    reply: tokio::sync::oneshot::Sender<BatchReply>,
+    /// Set when the batch's replies are all the connection has to send now: the shard writes
+    /// them to the socket itself (`DirectReply`) and reports only whether it managed to.
+    direct: Option<Arc<OwnedWriteHalf>>,
+}
+
+/// What a `BatchJob` sends back.
+enum BatchReply {
+    /// The replies, and each command's `(start, end)` in them.
+    Replies(Vec<u8>, Vec<(usize, usize)>),
+    /// Direct: every reply byte was written to the socket.
+    Written,
+    /// Direct: the socket took only `buf[..from]` (its buffer was full); the connection writes
+    /// the rest, before anything else.
+    Unwritten(Vec<u8>, usize),
 }
 
 impl crate::shard::KeyedWork for BatchJob {
@@ -520,6 +632,7 @@ impl crate::shard::KeyedWork for BatchJob {
             items,
             proto,
             reply,
+            direct,
         } = *self;
         let mut rb = ReplyBuilder::new(proto);
         let mut offs = Vec::with_capacity(items.len());
@@ -549,7 +662,20 @@ impl crate::shard::KeyedWork for BatchJob {
             exec_on_shard(&mut ctx, it.handler, it.name, &it.args);
             offs.push((start, rb.buf.len()));
         }
-        let _ = reply.send((rb.buf, offs));
+        let Some(writer) = direct else {
+            let _ = reply.send(BatchReply::Replies(rb.buf, offs));
+            return;
+        };
+        // The socket is non-blocking; a write from this thread is as good as one from the
+        // connection's (tokio's readiness state is shared), and the connection writes nothing
+        // until this job reports back.
+        let written: usize = writer.try_write(&rb.buf).unwrap_or_default();
+        shard.stats.net_output_bytes += written as u64;
+        let _ = reply.send(if written == rb.buf.len() {
+            BatchReply::Written
+        } else {
+            BatchReply::Unwritten(rb.buf, written)
+        });
     }
 }
 
@@ -557,11 +683,33 @@ impl crate::shard::KeyedWork for BatchJob {
 /// of this many instead of queueing one after another).
 const PREFETCH_WINDOW: usize = 16;
 
-/// The first key of a keyed command (`args[1]` for first-key-1 commands), for prefetching.
-fn first_key<'a>(table: &CommandTable, args: &'a [Bytes]) -> Option<&'a [u8]> {
-    let k = args.get(1)?;
-    let cmd = table.lookup(args).ok()?;
-    (cmd.meta.first_key == 1 && matches!(cmd.handler, Handler::Keyed { .. })).then_some(&k[..])
+/// A request's table entry and, for keyed commands, the shard that owns its keys (what
+/// `Command::key_shard` says), found once per request.
+#[derive(Clone, Copy)]
+pub struct Resolved {
+    cmd: Result<&'static command::Command, LookupError>,
+    shard: Option<Result<Option<usize>, ()>>,
+}
+
+impl Resolved {
+    const EMPTY: Resolved = Resolved {
+        cmd: Err(LookupError::Unknown),
+        shard: None,
+    };
+
+    fn of(table: &'static CommandTable, args: &[Bytes], nshards: usize) -> Resolved {
+        if args.is_empty() {
+            return Resolved::EMPTY;
+        }
+        let cmd = table.lookup(args);
+        let shard = match cmd {
+            Ok(c) if matches!(c.handler, Handler::Keyed { .. }) => {
+                Some(c.key_shard(args, nshards))
+            }
+            _ => None,
+        };
+        Resolved { cmd, shard }
+    }
 }
 
 /// Key -> shard: the cluster hash slot, then slot -> shard.
@@ -579,7 +727,7 @@ pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected m
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     globals: Arc<Globals>,
     shard: ShardRef,
     shard_id: usize,
@@ -599,6 +747,8 @@ pub async fn serve(
         stream.as_raw_fd()
     };
     let id = globals.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let (mut reader, writer) = stream.into_split();
+    let writer = Arc::new(writer);
     let shared = Arc::new(ClientShared {
         id,
         addr: peer,
@@ -656,6 +806,8 @@ pub async fn serve(
         cluster_emulated,
         cfg_epoch: 0,
         pending: Pending::default(),
+        writer,
+        inflight: None,
         batch_now: 0,
     };
     conn.refresh_config();
@@ -681,10 +833,10 @@ pub async fn serve(
         }
         let read = async {
             match conn.idle_timeout {
-                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buf))
+                Some(t) => tokio::time::timeout(t, reader.read_buf(&mut buf))
                     .await
                     .ok(),
-                None => Some(stream.read_buf(&mut buf).await),
+                None => Some(reader.read_buf(&mut buf).await),
             }
         };
         let n = tokio::select! {
@@ -721,7 +873,7 @@ pub async fn serve(
                 }
             }
         }
-        conn.process_batch(cmds).await;
+        conn.process_batch(cmds, proto_err.is_none()).await;
         // A drain point: work other threads queued for this shard while we ran.
         crate::shard::drain_inbox(&conn.shard, &conn.globals.inboxes[conn.shard_id]);
         // The query buffer: the unparsed tail plus what the parser holds of a partial request.
@@ -737,6 +889,11 @@ pub async fn serve(
             conn.close_after_reply = true;
         }
         conn.publish_info(qbuf);
+        if (!conn.out.buf.is_empty() || conn.close_after_reply)
+            && conn.finish_inflight().await.is_err()
+        {
+            break;
+        }
         if !conn.out.buf.is_empty() {
             // Let every other connection with input ready run first, then write: replies to
             // many clients leave back to back and the client side wakes once for all of them
@@ -744,7 +901,7 @@ pub async fn serve(
             // per GET/SET at -P 16 with 50 clients.
             tokio::task::yield_now().await;
             let len = conn.out.buf.len();
-            if stream.write_all(&conn.out.buf).await.is_err() {
+            if write_all(&conn.writer, &conn.out.buf).await.is_err() {
                 break;
             }
             conn.shard.borrow_mut().stats.net_output_bytes += len as u64;
@@ -757,9 +914,25 @@ pub async fn serve(
             break;
         }
     }
-    let _ = stream.shutdown().await;
+    // The socket is shut down and closed when the last holder of its write half drops it (a
+    // direct write still in flight keeps it open until it is done).
+    drop(conn);
+    drop(reader);
     globals.clients().remove(&id);
     globals.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Writes all of `buf` to the shared write half, waiting for room when the socket is full.
+async fn write_all(w: &OwnedWriteHalf, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match w.try_write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => w.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Logs a line to stderr in Dragonfly's glog-like format.

@@ -370,7 +370,9 @@ pub async fn single_hop<R: Send + 'static>(
     let mut rxs = Vec::new();
     for i in 0..n - 1 {
         let sid = groups[i].0;
-        let Some(part) = parts[i].take() else { continue };
+        let Some(part) = parts[i].take() else {
+            continue;
+        };
         if sid == conn.shard_id {
             let r = part(&mut conn.shard.borrow_mut());
             results[i] = Some(r);
