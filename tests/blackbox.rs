@@ -460,3 +460,40 @@ fn replies_written_by_other_shards_stay_in_order_when_big_and_read_slowly() {
         "pipelined big replies corrupted or out of order"
     );
 }
+
+/// `client-query-buffer-limit` as Redis: checked after every read, before anything runs, so a
+/// request still arriving (a big argument too) cannot grow past it; deep pipelines of small
+/// requests never hit it.
+#[test]
+fn query_buffer_limit_closes_a_client_whose_pending_request_grows_past_it() {
+    let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
+    let header = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n";
+    // 1.5 MB of a 3 MB argument: over the limit, closed without a reply (a 3 MB argument can
+    // never be sent under a 1 MB limit, in Redis either).
+    let mut raw = s.raw();
+    raw.write_all(header).unwrap();
+    let _ = raw.write_all(&vec![b'x'; 1_500_000]);
+    let (out, closed) = read_to_close(&mut raw);
+    assert!(
+        out.is_empty(),
+        "no reply expected, got {:?}",
+        &out[..out.len().min(60)]
+    );
+    assert!(closed);
+    // A 900 KB argument arriving in two parts stays under the limit and is served.
+    let mut raw = s.raw();
+    raw.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$900000\r\n")
+        .unwrap();
+    raw.write_all(&vec![b'x'; 500_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut rest = vec![b'x'; 400_000];
+    rest.extend_from_slice(b"\r\n");
+    assert_eq!(roundtrip(&mut raw, &rest, 5), b"+OK\r\n");
+    // 2 MB of small pipelined requests in one go: each read is parsed and run, nothing waits.
+    let one = b"*2\r\n$4\r\nECHO\r\n$3\r\nabc\r\n";
+    let n = 2_000_000 / one.len();
+    let req: Vec<u8> = one.iter().copied().cycle().take(one.len() * n).collect();
+    let got = roundtrip(&mut raw, &req, 9 * n);
+    assert_eq!(got.len(), 9 * n);
+    assert!(got.chunks(9).all(|c| c == b"$3\r\nabc\r\n"));
+}
