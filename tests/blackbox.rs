@@ -161,7 +161,7 @@ fn concurrent_multi_shard_transactions_never_tear() {
             let mut c = client.get_connection().unwrap();
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if w == 2 && i % 5 == 0 {
+                if w == 2 && i.is_multiple_of(5) {
                     let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut c).unwrap();
                 } else {
                     let mut cmd = redis::cmd("MSET");

@@ -86,6 +86,13 @@ pub mod flags {
     }
 }
 
+/// Custom key extraction: the positions of a request's keys.
+pub type KeyFn = fn(&[Bytes]) -> Vec<usize>;
+
+/// A request's keys hash to more than one shard (a cross-shard handler must run it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpansShards;
+
 /// One entry of the table.
 pub struct Command {
     /// Lowercase full name ("get", "client|kill").
@@ -97,21 +104,21 @@ pub struct Command {
     /// Subcommands of a container command (CLIENT, CONFIG, OBJECT...).
     pub subs: HashMap<Vec<u8>, Command>,
     /// Custom key extraction, for commands whose keys are not a first/last/step range.
-    pub keys: Option<fn(&[Bytes]) -> Vec<usize>>,
+    pub keys: Option<KeyFn>,
 }
 
 impl Command {
     /// The shard that owns every key of `args`: `Ok(Some(s))` when they all hash to shard `s`,
-    /// `Ok(None)` when there are no keys, `Err(())` when they span shards. Allocation-free for
+    /// `Ok(None)` when there are no keys, `Err(SpansShards)` when they span shards. Allocation-free for
     /// the common first/last/step commands.
-    pub fn key_shard(&self, args: &[Bytes], nshards: usize) -> Result<Option<usize>, ()> {
+    pub fn key_shard(&self, args: &[Bytes], nshards: usize) -> Result<Option<usize>, SpansShards> {
         let m = self.meta;
         let mut sid = None;
-        let mut check = |p: usize| -> Result<(), ()> {
+        let mut check = |p: usize| -> Result<(), SpansShards> {
             let s = crate::conn::shard_of(&args[p], nshards);
             match sid {
                 None => sid = Some(s),
-                Some(x) if x != s => return Err(()),
+                Some(x) if x != s => return Err(SpansShards),
                 _ => {}
             }
             Ok(())
@@ -154,7 +161,7 @@ impl Command {
 /// Builds the table; each command family adds its commands.
 #[derive(Default)]
 pub struct TableBuilder {
-    entries: Vec<(&'static str, Handler, Option<fn(&[Bytes]) -> Vec<usize>>)>,
+    entries: Vec<(&'static str, Handler, Option<KeyFn>)>,
     synthesized: Vec<(&'static str, &'static CommandMeta)>,
 }
 
@@ -207,7 +214,7 @@ impl TableBuilder {
     }
 
     /// Overrides key extraction for the most recently added command.
-    pub fn with_keys(&mut self, f: fn(&[Bytes]) -> Vec<usize>) {
+    pub fn with_keys(&mut self, f: KeyFn) {
         if let Some(last) = self.entries.last_mut() {
             last.2 = Some(f);
         }
@@ -226,7 +233,7 @@ impl TableBuilder {
             })
         };
         let mut map: HashMap<Vec<u8>, Command> = HashMap::default();
-        let mut subs: Vec<(&'static str, Handler, Option<fn(&[Bytes]) -> Vec<usize>>)> = Vec::new();
+        let mut subs: Vec<(&'static str, Handler, Option<KeyFn>)> = Vec::new();
         for (name, handler, keys) in self.entries {
             if name.contains('|') {
                 subs.push((name, handler, keys));

@@ -328,7 +328,7 @@ impl Conn {
                     .unwrap_or_else(|| cmd.key_shard(&args, self.globals.nshards()));
                 match (owner, cross) {
                     (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), cmd, h, args),
-                    (Err(()), Some(cross)) => {
+                    (Err(command::SpansShards), Some(cross)) => {
                         self.flush_pending().await;
                         let start = quanta::Instant::now();
                         let before = self.out.buf.len();
@@ -336,7 +336,7 @@ impl Conn {
                         self.account_local(cmd.name, start, before);
                         self.batch_now = now_ms();
                     }
-                    (Err(()), None) => {
+                    (Err(command::SpansShards), None) => {
                         // Every multi-key command registers a cross-shard handler; this is a bug.
                         let msg = "CROSSSLOT Keys in request don't hash to the same slot";
                         self.local_reply(|c| c.out.error(msg));
@@ -515,7 +515,7 @@ impl Conn {
                 waits.push((sid, Some(rx)));
             }
         }
-        let mut results: Vec<Option<(Vec<u8>, Vec<(usize, usize)>)>> =
+        let mut results: Vec<Option<ShardReplies>> =
             (0..self.globals.nshards()).map(|_| None).collect();
         for (sid, rx) in waits {
             if let Some(rx) = rx {
@@ -601,6 +601,9 @@ struct BatchJob {
     /// them to the socket itself (`DirectReply`) and reports only whether it managed to.
     direct: Option<Arc<OwnedWriteHalf>>,
 }
+
+/// One shard's replies to a batch, and each command's `(start, end)` in them.
+type ShardReplies = (Vec<u8>, Vec<(usize, usize)>);
 
 /// What a `BatchJob` sends back.
 enum BatchReply {
@@ -692,7 +695,7 @@ const PREFETCH_WINDOW: usize = 16;
 #[derive(Clone, Copy)]
 pub struct Resolved {
     cmd: Result<&'static command::Command, LookupError>,
-    shard: Option<Result<Option<usize>, ()>>,
+    shard: Option<Result<Option<usize>, command::SpansShards>>,
 }
 
 impl Resolved {
