@@ -62,7 +62,7 @@ pub struct Conn {
     cfg_epoch: u64,
     pending: Pending,
     /// The socket's write half, shared with shard threads that write a reply themselves (see
-    /// `DirectReply`).
+    /// `send_direct`).
     writer: Arc<OwnedWriteHalf>,
     /// A batch whose replies another shard is writing straight to the socket; nothing else
     /// may be written until it reports back.
@@ -154,7 +154,7 @@ impl Conn {
 
     /// Processes a batch of parsed requests; replies accumulate in `self.out`, except that
     /// with `direct_ok` a batch whose replies all come from one other shard has that shard
-    /// write them to the socket itself (`DirectReply`).
+    /// write them to the socket itself (`send_direct`).
     pub async fn process_batch(&mut self, mut cmds: Vec<Vec<Bytes>>, direct_ok: bool) {
         self.batch_now = now_ms();
         let nshards = self.globals.nshards();
@@ -519,8 +519,8 @@ impl Conn {
             (0..self.globals.nshards()).map(|_| None).collect();
         for (sid, rx) in waits {
             if let Some(rx) = rx {
-                if let Ok(BatchReply::Replies(buf, offs)) = rx.await {
-                    results[sid] = Some((buf, offs));
+                if let Ok(BatchReply::Replies(r)) = rx.await {
+                    results[sid] = Some(r);
                 }
             }
         }
@@ -598,7 +598,7 @@ struct BatchJob {
     proto: Protocol,
     reply: tokio::sync::oneshot::Sender<BatchReply>,
     /// Set when the batch's replies are all the connection has to send now: the shard writes
-    /// them to the socket itself (`DirectReply`) and reports only whether it managed to.
+    /// them to the socket itself (`Conn::send_direct`) and reports only whether it managed to.
     direct: Option<Arc<OwnedWriteHalf>>,
 }
 
@@ -607,8 +607,8 @@ type ShardReplies = (Vec<u8>, Vec<(usize, usize)>);
 
 /// What a `BatchJob` sends back.
 enum BatchReply {
-    /// The replies, and each command's `(start, end)` in them.
-    Replies(Vec<u8>, Vec<(usize, usize)>),
+    /// Not direct: the replies, for the connection to place in order.
+    Replies(ShardReplies),
     /// Direct: every reply byte was written to the socket.
     Written,
     /// Direct: the socket took only `buf[..from]` (its buffer was full); the connection writes
@@ -666,7 +666,7 @@ impl crate::shard::KeyedWork for BatchJob {
             offs.push((start, rb.buf.len()));
         }
         let Some(writer) = direct else {
-            let _ = reply.send(BatchReply::Replies(rb.buf, offs));
+            let _ = reply.send(BatchReply::Replies((rb.buf, offs)));
             return;
         };
         // The socket is non-blocking; a write from this thread is as good as one from the

@@ -8,17 +8,17 @@
 use crate::command::CommandTable;
 use crate::config::Config;
 use crate::globals::Globals;
-use crate::log;
 use crate::inbox::Inbox;
+use crate::log;
 use crate::shard::{drain_inbox, Shard};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// Number of shard threads: `--proactor_threads`, else the CPUs this process may use
 /// (`available_parallelism` honours cgroup quotas and the affinity mask).

@@ -212,7 +212,10 @@ impl Shard {
                 .map(|s| s.to_string())
                 .or_else(|| e.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            crate::log::error(&format!("shard {}: command panicked (bug): {what}", self.id));
+            crate::log::error(&format!(
+                "shard {}: command panicked (bug): {what}",
+                self.id
+            ));
         }
     }
 
