@@ -158,10 +158,15 @@ fn parse_expire_flags(opts: &[Bytes]) -> Result<ExpireFlags, Vec<u8>> {
         } else if eq_ic(o, "lt") {
             f.lt = true;
         } else {
-            // "%s" of a C string: the option up to its first NUL.
+            // "%s" of a C string: the option up to its first NUL. Redis's
+            // addReplyErrorFormat then trims CR/LF off the end of the text (those in the
+            // middle become spaces when the reply is written).
             let end = o.iter().position(|&b| b == 0).unwrap_or(o.len());
             let mut e = b"ERR Unsupported option ".to_vec();
             e.extend_from_slice(&o[..end]);
+            while matches!(e.last(), Some(b'\r' | b'\n')) {
+                e.pop();
+            }
             return Err(e);
         }
     }
@@ -1257,6 +1262,9 @@ mod tests {
             Err(b"ERR Unsupported option foo".to_vec())
         );
         assert_eq!(f(&["a\0b"]), Err(b"ERR Unsupported option a".to_vec()));
+        // Trailing CR/LF are trimmed as Redis's addReplyErrorFormat does.
+        assert_eq!(f(&["x\r\n"]), Err(b"ERR Unsupported option x".to_vec()));
+        assert_eq!(f(&["\n"]), Err(b"ERR Unsupported option ".to_vec()));
     }
 
     #[test]
