@@ -111,9 +111,14 @@ fn config_set(c: &mut Conn, args: &[Bytes]) {
         c.out.error(SYNTAX);
         return;
     }
+    let values: Vec<Cow<'_, [u8]>> = rest
+        .chunks(2)
+        .map(|p| config_value_as_c(&p[0], &p[1]))
+        .collect();
     let pairs: Vec<(&[u8], &[u8])> = rest
         .chunks(2)
-        .map(|p| (p[0].as_ref(), p[1].as_ref()))
+        .zip(&values)
+        .map(|(p, v)| (p[0].as_ref(), v.as_ref()))
         .collect();
     let local = is_local_client(c);
     let res = c.globals.config_mut().config_set_multi_ex(&pairs, local);
@@ -123,6 +128,38 @@ fn config_set(c: &mut Conn, args: &[Bytes]) {
             Some(raw) => c.out.error_bytes(&raw),
             None => c.out.error(&e),
         },
+    }
+}
+
+/// A CONFIG SET value as Redis 7.0 parses it for the option's type. Booleans, enums, memory
+/// sizes and `notify-keyspace-events` are parsed from the argument as a C string (strcasecmp,
+/// strtoull, a character loop), so a NUL ends the value: `yes\0x` is `yes`. Multi-word options
+/// (`save`, flag enums, `oom-score-adj-values`) are split at spaces first and each word is a C
+/// string. Integers (string2ll with the length), free text (sds) and the rest keep every byte.
+fn config_value_as_c<'a>(name: &[u8], value: &'a [u8]) -> Cow<'a, [u8]> {
+    use crate::config::{lookup, OptType};
+    let Some(def) = std::str::from_utf8(name).ok().and_then(lookup) else {
+        return Cow::Borrowed(value);
+    };
+    let cut = |v: &'a [u8]| &v[..v.iter().position(|&b| b == 0).unwrap_or(v.len())];
+    match def.ty {
+        OptType::Bool
+        | OptType::Enum(_)
+        | OptType::KeyspaceEvents
+        | OptType::Memory { .. }
+        | OptType::MemoryOrPercent => Cow::Borrowed(cut(value)),
+        OptType::EnumFlags(_) | OptType::Save | OptType::OomScoreAdjValues
+            if value.contains(&0) =>
+        {
+            Cow::Owned(
+                value
+                    .split(|&b| b == b' ')
+                    .map(cut)
+                    .collect::<Vec<_>>()
+                    .join(&b' '),
+            )
+        }
+        _ => Cow::Borrowed(value),
     }
 }
 
@@ -1860,6 +1897,21 @@ mod tests {
         );
         let e = "ERR CONFIG SET failed (possibly related to argument 'hz') - x";
         assert_eq!(unknown_option_error(e, &pairs), None);
+    }
+
+    #[test]
+    fn config_set_values_as_c_strings() {
+        let v = |n: &str, x: &[u8]| config_value_as_c(n.as_bytes(), x).into_owned();
+        assert_eq!(v("activerehashing", b"yes\0x"), b"yes");
+        assert_eq!(v("maxmemory-policy", b"allkeys-lru\0x"), b"allkeys-lru");
+        assert_eq!(v("notify-keyspace-events", b"K\0x"), b"K");
+        assert_eq!(v("maxmemory", b"1mb\0x"), b"1mb");
+        assert_eq!(v("save", b"3600\0x 1"), b"3600 1");
+        assert_eq!(v("save", b"3600 1"), b"3600 1");
+        // Integers (string2ll with the length) and free text keep every byte.
+        assert_eq!(v("hz", b"10\0x"), b"10\0x");
+        assert_eq!(v("masteruser", b"a\0b"), b"a\0b");
+        assert_eq!(v("nosuchoption", b"a\0b"), b"a\0b");
     }
 
     #[test]
