@@ -724,22 +724,41 @@ fn command_getkeys(c: &mut Conn, args: &[Bytes]) {
 /// Flags of a key whose spec says `variable_flags`, as the command's own getkeys does.
 fn variable_key_flags(cmd: &Command, argv: &[Bytes]) -> Option<Vec<String>> {
     let v = |xs: &[&str]| Some(xs.iter().map(|s| s.to_string()).collect());
+    // Redis compares with strcasecmp on C strings: an argument ends at its first NUL.
+    let c_eq = |a: &[u8], kw: &str| {
+        let end = a.iter().position(|&b| b == 0).unwrap_or(a.len());
+        eq_ic(&a[..end], kw)
+    };
     match cmd.name {
         "set" => {
-            if argv[3..].iter().any(|a| eq_ic(a, "get")) {
+            if argv.iter().skip(3).any(|a| c_eq(a, "get")) {
                 v(&["RW", "access", "update"])
             } else {
                 v(&["OW", "update"])
             }
         }
         "bitfield" => {
-            if argv[2..]
-                .iter()
-                .any(|a| eq_ic(a, "set") || eq_ic(a, "incrby"))
-            {
-                v(&["RW", "access", "update"])
-            } else {
+            // Redis's bitfieldGetKeys: read-only only when every operation is a complete GET
+            // or OVERFLOW; anything else (SET, INCRBY, or a syntax error, "safer to assume
+            // non-RO") makes it a write.
+            let mut readonly = true;
+            let mut j = 2;
+            while j < argv.len() {
+                let rem = argv.len() - j - 1;
+                let a = &argv[j];
+                if c_eq(a, "get") && rem >= 2 {
+                    j += 3;
+                } else if c_eq(a, "overflow") && rem >= 1 {
+                    j += 2;
+                } else {
+                    readonly = false;
+                    break;
+                }
+            }
+            if readonly {
                 v(&["RO", "access"])
+            } else {
+                v(&["RW", "access", "update"])
             }
         }
         _ => None,
@@ -1912,6 +1931,35 @@ mod tests {
         assert_eq!(v("hz", b"10\0x"), b"10\0x");
         assert_eq!(v("masteruser", b"a\0b"), b"a\0b");
         assert_eq!(v("nosuchoption", b"a\0b"), b"a\0b");
+    }
+
+    #[test]
+    fn bitfield_key_flags_as_redis() {
+        let t = build_table();
+        let cmd = t.get("bitfield").unwrap();
+        let f = |s: &str| variable_key_flags(cmd, &argv(s)).unwrap().join(" ");
+        for ro in [
+            "bitfield k",
+            "bitfield k GET u8 0",
+            "bitfield k OVERFLOW WRAP GET u8 0 get i4 3",
+            "bitfield k get\0x u8 0",
+        ] {
+            assert_eq!(f(ro), "RO access", "{ro:?}");
+        }
+        for rw in [
+            "bitfield k ",
+            "bitfield k GET u8",
+            "bitfield k GET u8 0 OVERFLOW",
+            "bitfield k GET u8 0 foo",
+            "bitfield k INCRBY u8 0",
+            "bitfield k SET u8 0 1",
+        ] {
+            assert_eq!(f(rw), "RW access update", "{rw}");
+        }
+        let set = t.get("set").unwrap();
+        let f = |s: &str| variable_key_flags(set, &argv(s)).unwrap().join(" ");
+        assert_eq!(f("set k v get\0x"), "RW access update");
+        assert_eq!(f("set k v ge"), "OW update");
     }
 
     #[test]
