@@ -114,6 +114,14 @@ fn auth(c: &mut Conn, args: &[Bytes]) {
     }
 }
 
+/// An argument as C code sees it: up to its first NUL.
+fn c_str(arg: &[u8]) -> &[u8] {
+    match arg.iter().position(|&b| b == 0) {
+        Some(n) => &arg[..n],
+        None => arg,
+    }
+}
+
 /// Redis's rule for client names and lib names: printable ASCII without spaces.
 fn valid_name(n: &[u8]) -> bool {
     n.iter().all(|&b| (b'!'..=b'~').contains(&b))
@@ -143,17 +151,20 @@ fn hello(c: &mut Conn, args: &[Bytes]) {
     let mut name = None;
     while i < args.len() {
         let more = args.len() - 1 - i;
-        if eq_ic(&args[i], "auth") && more >= 2 {
+        // strcasecmp on the argument as a C string: it ends at its first NUL.
+        let opt = c_str(&args[i]);
+        if eq_ic(opt, "auth") && more >= 2 {
             creds = Some((args[i + 1].clone(), args[i + 2].clone()));
             i += 3;
-        } else if eq_ic(&args[i], "setname") && more >= 1 {
+        } else if eq_ic(opt, "setname") && more >= 1 {
             name = Some(args[i + 1].clone());
             i += 2;
         } else {
-            c.out.error(&format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            ));
+            // '%s' of the option: its bytes up to the first NUL, verbatim.
+            let mut e = b"ERR Syntax error in HELLO option '".to_vec();
+            e.extend_from_slice(opt);
+            e.push(b'\'');
+            c.out.error_bytes(&e);
             return;
         }
     }
