@@ -147,17 +147,30 @@ fn hello(c: &mut Conn, args: &[Bytes]) {
         }
         i = 2;
     }
-    let mut creds = None;
-    let mut name = None;
+    // Redis 7.0 applies the options in order: an AUTH that fails, an invalid SETNAME name or an
+    // unknown option answers at once, and what came before it stays applied (a name set, a
+    // successful AUTH).
     while i < args.len() {
         let more = args.len() - 1 - i;
         // strcasecmp on the argument as a C string: it ends at its first NUL.
         let opt = c_str(&args[i]);
         if eq_ic(opt, "auth") && more >= 2 {
-            creds = Some((args[i + 1].clone(), args[i + 2].clone()));
+            let (u, p) = (args[i + 1].clone(), args[i + 2].clone());
+            if let Err(e) = check_auth(c, &u, &p) {
+                c.out.error(e);
+                return;
+            }
+            c.authenticated = true;
+            c.user = String::from_utf8_lossy(&u).into_owned();
             i += 3;
         } else if eq_ic(opt, "setname") && more >= 1 {
-            name = Some(args[i + 1].clone());
+            if !valid_name(&args[i + 1]) {
+                c.out.error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+                return;
+            }
+            c.name = args[i + 1].to_vec();
             i += 2;
         } else {
             // '%s' of the option: its bytes up to the first NUL, verbatim.
@@ -168,29 +181,9 @@ fn hello(c: &mut Conn, args: &[Bytes]) {
             return;
         }
     }
-    if let Some((u, p)) = creds {
-        match check_auth(c, &u, &p) {
-            Ok(()) => {
-                c.authenticated = true;
-                c.user = String::from_utf8_lossy(&u).into_owned();
-            }
-            Err(e) => {
-                c.out.error(e);
-                return;
-            }
-        }
-    }
     if c.requirepass.is_some() && !c.authenticated {
-        c.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        c.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
-    }
-    if let Some(n) = name {
-        if !valid_name(&n) {
-            c.out
-                .error("ERR Client names cannot contain spaces, newlines or special characters.");
-            return;
-        }
-        c.name = n.to_vec();
     }
     if let Some(v) = ver {
         c.out.proto = if v == 3 {
