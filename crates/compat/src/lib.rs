@@ -49,7 +49,7 @@ pub use cases::{
     Got, Line, Mismatch, Pair, Proto, Report,
 };
 pub use conn::{encode_command, is_closed_error, RespConn};
-pub use resp::{escape, frame_end, sort_reply, split_aggregate, unescape_raw};
+pub use resp::{escape, frame_end, sort_reply, sort_reply_deep, split_aggregate, unescape_raw};
 pub use server::{
     damselfly_bin, redis_server_bin, selftest, workspace_root, ServerKind, ServerProc,
 };

@@ -144,6 +144,40 @@ pub fn sort_reply(reply: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The reply with the elements (map pairs) of every aggregate, at every depth, sorted bytewise:
+/// for replies whose nested order is unspecified (COMMAND INFO's and COMMAND DOCS's
+/// subcommands come from a hash table). Non-aggregates are returned unchanged.
+pub fn sort_reply_deep(reply: &[u8]) -> Vec<u8> {
+    match split_aggregate(reply) {
+        Some((header, units)) => {
+            let mut units: Vec<Vec<u8>> = units
+                .into_iter()
+                .map(|u| {
+                    // A map pair is two frames: sort inside each.
+                    let mut out = Vec::with_capacity(u.len());
+                    let mut p = 0;
+                    while p < u.len() {
+                        let e = match frame_end(u, p) {
+                            Ok(Some(e)) => e,
+                            _ => u.len(),
+                        };
+                        out.extend(sort_reply_deep(&u[p..e]));
+                        p = e;
+                    }
+                    out
+                })
+                .collect();
+            units.sort();
+            let mut out = header.to_vec();
+            for u in units {
+                out.extend(u);
+            }
+            out
+        }
+        None => reply.to_vec(),
+    }
+}
+
 /// True when `reply` is a 2-element array whose first element is a bulk string (SCAN's shape).
 pub fn is_scan_shaped(reply: &[u8]) -> bool {
     match split_aggregate(reply) {
