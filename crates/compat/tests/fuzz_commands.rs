@@ -35,8 +35,6 @@
 //! * `COMPAT_FUZZ_ONLY=a,b|c`: send only these (plus the SET commands that start a sequence);
 //! * `COMPAT_FUZZ_COLLECT=1`: do not stop (nor shrink) at the first failure: run every
 //!   sequence and print the shortest failing one for each command that failed;
-//! * `COMPAT_FUZZ_PIPELINE_PROTO=1`: keep HELLO and RESET in the pipelined pass (see
-//!   `run_pipelined`);
 //! * `COMPAT_DUMP=1`: print every command with redis's reply.
 //!
 //! It must pass redis against redis (`COMPAT_SELFTEST=1`), where the command list is redis's
@@ -1544,15 +1542,9 @@ fn run_pass(state: &mut State, seq: &[Cmd], resp3: bool) -> Result<(), String> {
 /// test only, and QUIT, are left out.
 fn run_pipelined(state: &mut State, seq: &[Cmd], resp3: bool) -> Result<(), String> {
     let pass = if resp3 { "RESP3" } else { "RESP2" };
-    // Known bug, left out unless COMPAT_FUZZ_PIPELINE_PROTO=1: damselfly encodes the replies
-    // of commands queued for another shard in the protocol in effect at the end of the
-    // pipeline, so a HELLO or RESET later in the same pipeline changes earlier replies
-    // (crates/compat/cases/fuzz_found.txt, pipeline_protocol_switch).
-    let proto_switch_ok = std::env::var("COMPAT_FUZZ_PIPELINE_PROTO").as_deref() == Ok("1");
     let cmds: Vec<&Cmd> = seq
         .iter()
         .filter(|c| c.mode != Mode::DutOnly && !c.args[0].eq_ignore_ascii_case(b"QUIT"))
-        .filter(|c| proto_switch_ok || !matches!(c.name.as_str(), "hello" | "reset"))
         .collect();
     let mut o = connect(&state.pair.oracle, resp3)?;
     let mut d = connect(&state.pair.dut, resp3)?;

@@ -80,6 +80,9 @@ enum Piece {
 
 struct RemoteItem {
     cmd: &'static command::Command,
+    /// The connection's protocol when the command was queued (a later HELLO or RESET in the
+    /// same pipeline must not change how earlier replies are encoded).
+    proto: Protocol,
     db: usize,
     no_touch: bool,
     handler: ShardHandler,
@@ -220,7 +223,6 @@ impl Conn {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Box::new(BatchJob {
             items,
-            proto: self.out.proto,
             reply: tx,
             direct: Some(self.writer.clone()),
         });
@@ -242,7 +244,16 @@ impl Conn {
         let Some(rx) = self.inflight.take() else {
             return Ok(());
         };
-        match rx.await {
+        let done = rx.await;
+        self.complete_inflight(done).await
+    }
+
+    /// Finishes a direct write whose report has arrived: writes what the shard could not.
+    async fn complete_inflight(
+        &mut self,
+        done: Result<BatchReply, tokio::sync::oneshot::error::RecvError>,
+    ) -> std::io::Result<()> {
+        match done {
             Ok(BatchReply::Written) => Ok(()),
             Ok(BatchReply::Unwritten(buf, from)) => {
                 write_all(&self.writer, &buf[from..]).await?;
@@ -466,6 +477,7 @@ impl Conn {
         let idx = self.pending.groups[sid].len();
         self.pending.groups[sid].push(RemoteItem {
             cmd,
+            proto: self.out.proto,
             db: self.db,
             no_touch: self.no_touch,
             handler: h,
@@ -492,7 +504,6 @@ impl Conn {
             return;
         }
         let mut p = std::mem::take(&mut self.pending);
-        let proto = self.out.proto;
         let mut waits = Vec::new();
         for (sid, group) in p.groups.iter_mut().enumerate() {
             if group.is_empty() {
@@ -502,7 +513,6 @@ impl Conn {
             let (tx, rx) = tokio::sync::oneshot::channel::<BatchReply>();
             let job = Box::new(BatchJob {
                 items,
-                proto,
                 reply: tx,
                 direct: None,
             });
@@ -595,7 +605,6 @@ impl Conn {
 /// A connection's pipeline batch of single-shard commands for one (other, or locked) shard.
 struct BatchJob {
     items: Vec<RemoteItem>,
-    proto: Protocol,
     reply: tokio::sync::oneshot::Sender<BatchReply>,
     /// Set when the batch's replies are all the connection has to send now: the shard writes
     /// them to the socket itself (`Conn::send_direct`) and reports only whether it managed to.
@@ -633,11 +642,10 @@ impl crate::shard::KeyedWork for BatchJob {
     fn run(self: Box<Self>, shard: &mut crate::shard::Shard) {
         let BatchJob {
             items,
-            proto,
             reply,
             direct,
         } = *self;
-        let mut rb = ReplyBuilder::new(proto);
+        let mut rb = ReplyBuilder::default();
         let mut offs = Vec::with_capacity(items.len());
         let now = now_ms();
         for (i, it) in items.iter().enumerate() {
@@ -655,6 +663,7 @@ impl crate::shard::KeyedWork for BatchJob {
                 shard.prefetch_keys(items[i].db, &keys[..n]);
             }
             let start = rb.buf.len();
+            rb.proto = it.proto;
             let mut ctx = ShardCtx {
                 shard,
                 db: it.db,
@@ -843,21 +852,39 @@ pub async fn serve(
         } else {
             READ_CHUNK
         };
+        let idle_timeout = conn.idle_timeout;
         let read = async {
             let mut window = bytes::BufMut::limit(&mut buf, cap);
-            match conn.idle_timeout {
+            match idle_timeout {
                 Some(t) => tokio::time::timeout(t, reader.read_buf(&mut window))
                     .await
                     .ok(),
                 None => Some(reader.read_buf(&mut window).await),
             }
         };
-        let n = tokio::select! {
-            r = read => match r {
-                Some(Ok(n)) => n,
-                _ => break, // error or idle timeout
-            },
+        let inflight = conn.inflight.is_some();
+        let woke = tokio::select! {
+            r = read => Woke::Read(r),
+            // A direct write that found the socket full hands back the rest: write it now, not
+            // when the next request arrives (a client waiting for the reply sends none).
+            r = async {
+                match conn.inflight.as_mut() {
+                    Some(rx) => rx.await,
+                    None => std::future::pending().await,
+                }
+            }, if inflight => Woke::Inflight(r),
             _ = shared.kill_notify.notified() => break,
+        };
+        let n = match woke {
+            Woke::Read(Some(Ok(n))) => n,
+            Woke::Read(_) => break, // error or idle timeout
+            Woke::Inflight(done) => {
+                conn.inflight = None;
+                if conn.complete_inflight(done).await.is_err() {
+                    break;
+                }
+                continue;
+            }
         };
         if n == 0 || shared.killed.load(Ordering::Relaxed) {
             break;
@@ -937,6 +964,12 @@ pub async fn serve(
     drop(reader);
     globals.clients().remove(&id);
     globals.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// What woke a connection waiting for input.
+enum Woke {
+    Read(Option<std::io::Result<usize>>),
+    Inflight(Result<BatchReply, tokio::sync::oneshot::error::RecvError>),
 }
 
 /// Writes all of `buf` to the shared write half, waiting for room when the socket is full.
