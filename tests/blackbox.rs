@@ -497,3 +497,40 @@ fn query_buffer_limit_closes_a_client_whose_pending_request_grows_past_it() {
     assert_eq!(got.len(), 9 * n);
     assert!(got.chunks(9).all(|c| c == b"$3\r\nabc\r\n"));
 }
+
+/// CLIENT KILL closes another connection that sits waiting for input (its socket's read side
+/// is shut, so its read ends at once), and CLIENT LIST's idle= counts from its last command.
+#[test]
+fn client_kill_closes_an_idle_connection_on_another_thread() {
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let mut victims = Vec::new();
+    for i in 0..4 {
+        let mut v = s.raw();
+        let got = roundtrip(&mut v, format!("CLIENT SETNAME v{i}\r\n").as_bytes(), 5);
+        assert_eq!(got, b"+OK\r\n");
+        victims.push(v);
+    }
+    std::thread::sleep(Duration::from_millis(2100));
+    let mut c = s.conn();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+    let v0 = list.lines().find(|l| l.contains("name=v0")).unwrap();
+    assert!(v0.contains(" idle=2 "), "{v0}");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("USER")
+        .arg("default")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(killed, 4);
+    for mut v in victims {
+        v.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut b = [0u8; 16];
+        assert_eq!(
+            v.read(&mut b).unwrap_or(usize::MAX),
+            0,
+            "killed connection not closed"
+        );
+    }
+}

@@ -583,7 +583,7 @@ impl Conn {
             2
         };
         i.last_cmd = self.last_cmd;
-        i.last_interaction = Instant::now();
+        i.last_interaction_ms = self.batch_now;
         i.qbuf = qbuf;
         if i.name != self.name {
             i.name = self.name.clone();
@@ -776,14 +776,14 @@ pub async fn serve(
             db: 0,
             resp: 2,
             last_cmd: "NULL",
-            last_interaction: Instant::now(),
+            last_interaction_ms: now_ms(),
             no_evict: false,
             no_touch: false,
             qbuf: 0,
             user: "default".into(),
         }),
         killed: std::sync::atomic::AtomicBool::new(false),
-        kill_notify: tokio::sync::Notify::new(),
+        socket: Arc::downgrade(&writer),
     });
     globals.clients().insert(id, shared.clone());
     let (dbnum, cluster_emulated) = {
@@ -873,7 +873,6 @@ pub async fn serve(
                     None => std::future::pending().await,
                 }
             }, if inflight => Woke::Inflight(r),
-            _ = shared.kill_notify.notified() => break,
         };
         let n = match woke {
             Woke::Read(Some(Ok(n))) => n,

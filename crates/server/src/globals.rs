@@ -22,7 +22,10 @@ pub struct ClientShared {
     pub created: Instant,
     pub info: Mutex<ClientInfo>,
     pub killed: AtomicBool,
-    pub kill_notify: tokio::sync::Notify,
+    /// The connection's socket, for CLIENT KILL to shut its read side (the connection's
+    /// read then ends, so it needs no second thing to wait on). Weak: only the connection
+    /// keeps the socket open.
+    pub socket: std::sync::Weak<tokio::net::tcp::OwnedWriteHalf>,
 }
 
 /// Mutable, descriptive state of a client (refreshed once per batch of commands).
@@ -34,7 +37,8 @@ pub struct ClientInfo {
     pub db: usize,
     pub resp: u8,
     pub last_cmd: &'static str,
-    pub last_interaction: Instant,
+    /// Unix ms of the last batch (the batch's own clock read, not one more).
+    pub last_interaction_ms: u64,
     pub no_evict: bool,
     pub no_touch: bool,
     pub qbuf: usize,
@@ -44,7 +48,10 @@ pub struct ClientInfo {
 impl ClientShared {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
-        self.kill_notify.notify_one();
+        if let Some(w) = self.socket.upgrade() {
+            let stream: &tokio::net::TcpStream = (*w).as_ref();
+            let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Read);
+        }
     }
 }
 

@@ -278,7 +278,7 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
             info.db,
             info.resp,
             info.last_cmd,
-            info.last_interaction.elapsed().as_secs(),
+            crate::shard::now_ms().saturating_sub(info.last_interaction_ms) / 1000,
             info.lib_name.clone(),
             info.lib_ver.clone(),
             info.no_evict,
