@@ -235,7 +235,11 @@ impl Table {
 
     /// Looks a key up for change (marks its segment as mutated).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
-        let h = self.hash(key);
+        self.get_mut_hashed(self.hash(key), key)
+    }
+
+    /// `get_mut` with the key's hash already computed by `hash`.
+    pub fn get_mut_hashed(&mut self, h: u64, key: &[u8]) -> Option<EntryMut<'_>> {
         let (s, i) = self.find(h, key)?;
         self.bump(s);
         let entry = &mut self.segs[s].entries[i];
@@ -380,7 +384,11 @@ impl Table {
 
     /// Removes a key; returns its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let h = self.hash(key);
+        self.remove_hashed(self.hash(key), key)
+    }
+
+    /// `remove` with the key's hash already computed by `hash`.
+    pub fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
         let (s, i) = self.find(h, key)?;
         Some(self.remove_at(s, i))
     }

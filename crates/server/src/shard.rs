@@ -252,20 +252,22 @@ impl Shard {
 
     // ---- the mutation path -------------------------------------------------------------
 
-    /// Removes `key` if it has expired; returns true if it did.
-    fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> bool {
-        let expired = matches!(self.dbs[db].get(key), Some(e) if e.is_expired(now));
-        if expired {
-            self.dbs[db].remove(key);
+    /// Removes `key` if it has expired. Returns the key's hash, so the caller's own lookup
+    /// (then in cache) does not hash the key again.
+    fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> u64 {
+        let t = &mut self.dbs[db];
+        let h = t.hash(key);
+        if matches!(t.get_hashed(h, key), Some(e) if e.is_expired(now)) {
+            t.remove_hashed(h, key);
             self.stats.expired_keys += 1;
         }
-        expired
+        h
     }
 
     /// Looks a key up for reading: lazily expires it and counts a keyspace hit or miss.
     pub fn lookup_read(&mut self, db: usize, key: &[u8], now: u64) -> Option<&Entry> {
-        self.expire_if_needed(db, key, now);
-        match self.dbs[db].get(key) {
+        let h = self.expire_if_needed(db, key, now);
+        match self.dbs[db].get_hashed(h, key) {
             Some(e) => {
                 self.stats.keyspace_hits += 1;
                 Some(e)
@@ -279,8 +281,8 @@ impl Shard {
 
     /// Looks a key up without touching hit/miss counters (existence checks, TYPE, TTL...).
     pub fn lookup(&mut self, db: usize, key: &[u8], now: u64) -> Option<&Entry> {
-        self.expire_if_needed(db, key, now);
-        self.dbs[db].get(key)
+        let h = self.expire_if_needed(db, key, now);
+        self.dbs[db].get_hashed(h, key)
     }
 
     /// Looks a key up for change.
@@ -290,13 +292,20 @@ impl Shard {
         key: &[u8],
         now: u64,
     ) -> Option<damselfly_core::table::EntryMut<'_>> {
-        self.expire_if_needed(db, key, now);
-        self.dbs[db].get_mut(key)
+        let h = self.expire_if_needed(db, key, now);
+        self.dbs[db].get_mut_hashed(h, key)
     }
 
-    /// Stores an entry, replacing any previous value of its key.
+    /// Stores an entry, replacing any previous value of its key; returns that value unless it
+    /// had expired (then it counts as expired, as Redis's lookup before a write counts it, so
+    /// a plain SET needs no lookup of its own).
     pub fn store(&mut self, db: usize, entry: Entry, now: u64) -> Option<Entry> {
-        self.dbs[db].insert(entry, now)
+        let old = self.dbs[db].insert(entry, now)?;
+        if old.is_expired(now) {
+            self.stats.expired_keys += 1;
+            return None;
+        }
+        Some(old)
     }
 
     /// Deletes a key; returns the entry if it existed and had not expired.

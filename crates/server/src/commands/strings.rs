@@ -193,9 +193,13 @@ fn set_generic(
             },
         }
     }
-    let (found, old_ttl) = {
+    // Only the conditions and KEEPTTL need the old entry; a plain SET replaces it in one probe
+    // (`store` still counts an expired one, as Redis's lookupKeyWrite does).
+    let (found, old_ttl) = if flags & (ext::NX | ext::XX | ext::KEEPTTL) != 0 {
         let old = ctx.shard.lookup(ctx.db, key, ctx.now);
         (old.is_some(), old.and_then(|e| e.ttl()))
+    } else {
+        (false, None)
     };
     if (flags & ext::NX != 0 && found) || (flags & ext::XX != 0 && !found) {
         if flags & ext::GET == 0 {
