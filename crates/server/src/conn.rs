@@ -61,6 +61,9 @@ pub struct Conn {
     pub cluster_emulated: bool,
     cfg_epoch: u64,
     pending: Pending,
+    /// A connection or coordinator command ran since the last `publish_info`: names and flags
+    /// may have changed.
+    info_dirty: bool,
     /// The socket's write half, shared with shard threads that write a reply themselves (see
     /// `send_direct`).
     writer: Arc<OwnedWriteHalf>,
@@ -361,11 +364,13 @@ impl Conn {
                     let before = c.out.buf.len();
                     h(c, &args);
                     let usec = start.elapsed().as_micros() as u64;
-                    let reply = c.out.buf[before..].to_vec();
-                    crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, &reply);
+                    let reply = &c.out.buf[before..];
+                    crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, reply);
                 });
+                self.info_dirty = true;
             }
             Handler::Coord(h) => {
+                self.info_dirty = true;
                 self.flush_pending().await;
                 let start = quanta::Instant::now();
                 let before = self.out.buf.len();
@@ -574,7 +579,10 @@ impl Conn {
         }
     }
 
-    fn publish_info(&self, qbuf: usize) {
+    /// Refreshes what CLIENT LIST/INFO show of this connection (once per batch). The names and
+    /// flags change only through connection and coordinator commands (`info_dirty`), so a
+    /// batch of data commands does not compare them (their heap blocks are cache misses).
+    fn publish_info(&mut self, qbuf: usize) {
         let mut i = self.shared.info.lock().unwrap_or_else(|e| e.into_inner());
         i.db = self.db;
         i.resp = if self.out.proto == Protocol::Resp3 {
@@ -585,6 +593,9 @@ impl Conn {
         i.last_cmd = self.last_cmd;
         i.last_interaction_ms = self.batch_now;
         i.qbuf = qbuf;
+        if !std::mem::take(&mut self.info_dirty) {
+            return;
+        }
         if i.name != self.name {
             i.name = self.name.clone();
         }
@@ -820,6 +831,7 @@ pub async fn serve(
         cluster_emulated,
         cfg_epoch: 0,
         pending: Pending::default(),
+        info_dirty: true,
         writer,
         inflight: None,
         batch_now: 0,
