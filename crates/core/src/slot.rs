@@ -5,7 +5,11 @@
 
 pub const SLOTS: u16 = 16384;
 
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+// Slice-by-16 tables: a typical 10-40 byte key is one or two steps of 16 independent lookups
+// instead of a chain of one lookup per byte (this runs for every key of every request when
+// there is more than one shard).
+static CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
 
 /// The part of the key that is hashed: the content of the first `{...}` if non-empty.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
