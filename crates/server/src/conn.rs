@@ -73,6 +73,9 @@ pub struct Conn {
     /// Unix ms read once per batch (and after anything that awaits), the "now" of its
     /// single-shard commands: one clock read per pipeline instead of one per command.
     batch_now: u64,
+    /// Start of the next inline shard command's timing (see `exec_on_shard`), reset with
+    /// `batch_now` and after connection commands.
+    cmd_clock: quanta::Instant,
 }
 
 /// A reply produced out of line, placed back in order at flush.
@@ -101,23 +104,33 @@ struct Pending {
     remote: usize,
 }
 
-/// Runs one shard command and accounts it in the executing shard's stats.
+/// Runs one shard command and accounts it in the executing shard's stats. `clock` is when the
+/// command started (the previous command's end, in a run of them: one clock read per command,
+/// not two); it is left at this command's end.
 pub fn exec_on_shard(
     ctx: &mut ShardCtx<'_>,
     handler: ShardHandler,
     name: &'static str,
     args: &[Bytes],
+    clock: &mut quanta::Instant,
 ) {
-    // quanta reads the TSC (a few ns) where the OS clock costs a vDSO call per read.
-    let start = quanta::Instant::now();
     let before = ctx.r.buf.len();
     handler(ctx, args);
-    let usec = start.elapsed().as_micros() as u64;
+    // quanta reads the TSC (a few ns) where the OS clock costs a vDSO call per read.
+    let end = quanta::Instant::now();
+    let usec = end.duration_since(*clock).as_micros() as u64;
+    *clock = end;
     let reply = &ctx.r.buf[before..];
     crate::stats::account(&mut ctx.shard.stats, name, usec, reply);
 }
 
 impl Conn {
+    /// Reads the clocks of the batch anew (at its start and after anything that awaited).
+    fn reset_clocks(&mut self) {
+        self.batch_now = now_ms();
+        self.cmd_clock = quanta::Instant::now();
+    }
+
     fn refresh_config(&mut self) {
         let epoch = self.globals.config_epoch.load(Ordering::Relaxed);
         if epoch == self.cfg_epoch {
@@ -162,7 +175,7 @@ impl Conn {
     /// with `direct_ok` a batch whose replies all come from one other shard has that shard
     /// write them to the socket itself (`send_direct`).
     pub async fn process_batch(&mut self, mut cmds: Vec<Vec<Bytes>>, direct_ok: bool) {
-        self.batch_now = now_ms();
+        self.reset_clocks();
         let nshards = self.globals.nshards();
         let mut resolved = [Resolved::EMPTY; PREFETCH_WINDOW];
         'batch: for start in (0..cmds.len()).step_by(PREFETCH_WINDOW) {
@@ -327,7 +340,7 @@ impl Conn {
                     cmd.is_write() || cmd.flags & command::flags::MAY_REPLICATE != 0,
                 )
                 .await;
-                self.batch_now = now_ms();
+                self.reset_clocks();
             }
         }
         self.last_cmd = cmd.name;
@@ -348,7 +361,7 @@ impl Conn {
                         let before = self.out.buf.len();
                         cross(self, args).await;
                         self.account_local(cmd.name, start, before);
-                        self.batch_now = now_ms();
+                        self.reset_clocks();
                     }
                     (Err(command::SpansShards), None) => {
                         // Every multi-key command registers a cross-shard handler; this is a bug.
@@ -368,6 +381,7 @@ impl Conn {
                     crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, reply);
                 });
                 self.info_dirty = true;
+                self.cmd_clock = quanta::Instant::now();
             }
             Handler::Coord(h) => {
                 self.info_dirty = true;
@@ -376,7 +390,7 @@ impl Conn {
                 let before = self.out.buf.len();
                 h(self, args).await;
                 self.account_local(cmd.name, start, before);
-                self.batch_now = now_ms();
+                self.reset_clocks();
             }
         }
         if skip.is_some() {
@@ -453,7 +467,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args);
+            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock);
             return;
         }
         if local_free {
@@ -468,7 +482,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args);
+            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock);
             std::mem::swap(&mut rb.buf, &mut self.pending.local);
             self.pending
                 .pieces
@@ -657,6 +671,7 @@ impl crate::shard::KeyedWork for BatchJob {
             direct,
         } = *self;
         let mut rb = ReplyBuilder::default();
+        let mut clock = quanta::Instant::now();
         let mut offs = Vec::with_capacity(items.len());
         let now = now_ms();
         for (i, it) in items.iter().enumerate() {
@@ -682,7 +697,7 @@ impl crate::shard::KeyedWork for BatchJob {
                 now,
                 no_touch: it.no_touch,
             };
-            exec_on_shard(&mut ctx, it.handler, it.name, &it.args);
+            exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock);
             offs.push((start, rb.buf.len()));
         }
         let Some(writer) = direct else {
@@ -835,6 +850,7 @@ pub async fn serve(
         writer,
         inflight: None,
         batch_now: 0,
+        cmd_clock: quanta::Instant::now(),
     };
     conn.refresh_config();
 
