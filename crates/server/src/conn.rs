@@ -69,7 +69,7 @@ pub struct Conn {
     writer: Arc<OwnedWriteHalf>,
     /// A batch whose replies another shard is writing straight to the socket; nothing else
     /// may be written until it reports back.
-    inflight: Option<tokio::sync::oneshot::Receiver<BatchReply>>,
+    inflight: Option<crate::direct::Waiter>,
     /// Unix ms read once per batch (and after anything that awaits), the "now" of its
     /// single-shard commands: one clock read per pipeline instead of one per command.
     batch_now: u64,
@@ -236,11 +236,10 @@ impl Conn {
         let items = std::mem::take(&mut self.pending.groups[sid]);
         self.pending.pieces.clear();
         self.pending.remote = 0;
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (report, waiter) = crate::direct::report();
         let job = Box::new(BatchJob {
             items,
-            reply: tx,
-            direct: Some(self.writer.clone()),
+            reply: ReplyTo::Socket(self.writer.clone(), report),
         });
         if self.globals.inboxes[sid]
             .send(ShardMsg::Keyed(job))
@@ -250,34 +249,31 @@ impl Conn {
                 .error("ERR shard unavailable (server shutting down)");
             return;
         }
-        self.inflight = Some(rx);
+        self.inflight = Some(waiter);
     }
 
     /// Waits for a direct write in flight (see `send_direct`) and writes what it could not.
     /// At -P 1 the next request arrives only after the client read the reply, so this finds
     /// the write done and does not wait.
     pub async fn finish_inflight(&mut self) -> std::io::Result<()> {
-        let Some(rx) = self.inflight.take() else {
+        let Some(waiter) = self.inflight.take() else {
             return Ok(());
         };
-        let done = rx.await;
+        let done = waiter.wait(true).await;
         self.complete_inflight(done).await
     }
 
     /// Finishes a direct write whose report has arrived: writes what the shard could not.
-    async fn complete_inflight(
-        &mut self,
-        done: Result<BatchReply, tokio::sync::oneshot::error::RecvError>,
-    ) -> std::io::Result<()> {
+    async fn complete_inflight(&mut self, done: crate::direct::Outcome) -> std::io::Result<()> {
+        use crate::direct::Outcome;
         match done {
-            Ok(BatchReply::Written) => Ok(()),
-            Ok(BatchReply::Unwritten(buf, from)) => {
+            Outcome::Written => Ok(()),
+            Outcome::Unwritten(buf, from) => {
                 write_all(&self.writer, &buf[from..]).await?;
                 self.shard.borrow_mut().stats.net_output_bytes += (buf.len() - from) as u64;
                 Ok(())
             }
-            Ok(BatchReply::Replies(..)) => Ok(()),
-            Err(_) => {
+            Outcome::Dropped => {
                 // The shard dropped the job (shutting down): the reply is lost, as is the
                 // connection.
                 Err(std::io::ErrorKind::BrokenPipe.into())
@@ -529,11 +525,10 @@ impl Conn {
                 continue;
             }
             let items = std::mem::take(group);
-            let (tx, rx) = tokio::sync::oneshot::channel::<BatchReply>();
+            let (tx, rx) = tokio::sync::oneshot::channel::<ShardReplies>();
             let job = Box::new(BatchJob {
                 items,
-                reply: tx,
-                direct: None,
+                reply: ReplyTo::Conn(tx),
             });
             if self.globals.inboxes[sid]
                 .send(ShardMsg::Keyed(job))
@@ -548,7 +543,7 @@ impl Conn {
             (0..self.globals.nshards()).map(|_| None).collect();
         for (sid, rx) in waits {
             if let Some(rx) = rx {
-                if let Ok(BatchReply::Replies(r)) = rx.await {
+                if let Ok(r) = rx.await {
                     results[sid] = Some(r);
                 }
             }
@@ -630,25 +625,20 @@ impl Conn {
 /// A connection's pipeline batch of single-shard commands for one (other, or locked) shard.
 struct BatchJob {
     items: Vec<RemoteItem>,
-    reply: tokio::sync::oneshot::Sender<BatchReply>,
-    /// Set when the batch's replies are all the connection has to send now: the shard writes
-    /// them to the socket itself (`Conn::send_direct`) and reports only whether it managed to.
-    direct: Option<Arc<OwnedWriteHalf>>,
+    reply: ReplyTo,
+}
+
+/// Where a `BatchJob`'s replies go.
+enum ReplyTo {
+    /// Back to the connection, to be placed in order among its other replies.
+    Conn(tokio::sync::oneshot::Sender<ShardReplies>),
+    /// The batch's replies are all the connection has to send now: the shard writes them to
+    /// the socket itself (`Conn::send_direct`) and reports only whether it managed to.
+    Socket(Arc<OwnedWriteHalf>, crate::direct::Completer),
 }
 
 /// One shard's replies to a batch, and each command's `(start, end)` in them.
 type ShardReplies = (Vec<u8>, Vec<(usize, usize)>);
-
-/// What a `BatchJob` sends back.
-enum BatchReply {
-    /// Not direct: the replies, for the connection to place in order.
-    Replies(ShardReplies),
-    /// Direct: every reply byte was written to the socket.
-    Written,
-    /// Direct: the socket took only `buf[..from]` (its buffer was full); the connection writes
-    /// the rest, before anything else.
-    Unwritten(Vec<u8>, usize),
-}
 
 impl crate::shard::KeyedWork for BatchJob {
     fn need(&self) -> crate::locks::Need {
@@ -665,11 +655,7 @@ impl crate::shard::KeyedWork for BatchJob {
     }
 
     fn run(self: Box<Self>, shard: &mut crate::shard::Shard) {
-        let BatchJob {
-            items,
-            reply,
-            direct,
-        } = *self;
+        let BatchJob { items, reply } = *self;
         let mut rb = ReplyBuilder::default();
         let mut clock = quanta::Instant::now();
         let mut offs = Vec::with_capacity(items.len());
@@ -700,19 +686,22 @@ impl crate::shard::KeyedWork for BatchJob {
             exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock);
             offs.push((start, rb.buf.len()));
         }
-        let Some(writer) = direct else {
-            let _ = reply.send(BatchReply::Replies((rb.buf, offs)));
-            return;
+        let (writer, report) = match reply {
+            ReplyTo::Conn(tx) => {
+                let _ = tx.send((rb.buf, offs));
+                return;
+            }
+            ReplyTo::Socket(writer, report) => (writer, report),
         };
         // The socket is non-blocking; a write from this thread is as good as one from the
         // connection's (tokio's readiness state is shared), and the connection writes nothing
         // until this job reports back.
         let written: usize = writer.try_write(&rb.buf).unwrap_or_default();
         shard.stats.net_output_bytes += written as u64;
-        let _ = reply.send(if written == rb.buf.len() {
-            BatchReply::Written
+        report.complete(if written == rb.buf.len() {
+            crate::direct::Outcome::Written
         } else {
-            BatchReply::Unwritten(rb.buf, written)
+            crate::direct::Outcome::Unwritten(rb.buf, written)
         });
     }
 }
@@ -895,9 +884,11 @@ pub async fn serve(
             r = read => Woke::Read(r),
             // A direct write that found the socket full hands back the rest: write it now, not
             // when the next request arrives (a client waiting for the reply sends none).
+            // Woken only when there is something to do: a write that went through whole is
+            // seen at the next request (see `direct`).
             r = async {
-                match conn.inflight.as_mut() {
-                    Some(rx) => rx.await,
+                match conn.inflight.as_ref() {
+                    Some(w) => w.wait(false).await,
                     None => std::future::pending().await,
                 }
             }, if inflight => Woke::Inflight(r),
@@ -996,7 +987,7 @@ pub async fn serve(
 /// What woke a connection waiting for input.
 enum Woke {
     Read(Option<std::io::Result<usize>>),
-    Inflight(Result<BatchReply, tokio::sync::oneshot::error::RecvError>),
+    Inflight(crate::direct::Outcome),
 }
 
 /// Writes all of `buf` to the shared write half, waiting for room when the socket is full.

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod coord;
+pub mod direct;
 pub mod globals;
 pub mod inbox;
 pub mod info;
