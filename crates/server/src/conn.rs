@@ -73,8 +73,8 @@ pub struct Conn {
     /// Unix ms read once per batch (and after anything that awaits), the "now" of its
     /// single-shard commands: one clock read per pipeline instead of one per command.
     batch_now: u64,
-    /// Start of the next inline shard command's timing (see `exec_on_shard`), reset with
-    /// `batch_now` and after connection commands.
+    /// Start of the next inline shard or connection command's timing (see `exec_on_shard`),
+    /// reset with `batch_now`.
     cmd_clock: quanta::Instant,
 }
 
@@ -367,17 +367,18 @@ impl Conn {
                 }
             }
             Handler::Conn(h) => {
-                let start = quanta::Instant::now();
                 let name = cmd.name;
                 self.local_reply(|c| {
                     let before = c.out.buf.len();
                     h(c, &args);
-                    let usec = start.elapsed().as_micros() as u64;
+                    // Chained with the shard commands' timing, as in `exec_on_shard`.
+                    let end = quanta::Instant::now();
+                    let usec = end.duration_since(c.cmd_clock).as_micros() as u64;
+                    c.cmd_clock = end;
                     let reply = &c.out.buf[before..];
                     crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, reply);
                 });
                 self.info_dirty = true;
-                self.cmd_clock = quanta::Instant::now();
             }
             Handler::Coord(h) => {
                 self.info_dirty = true;

@@ -169,33 +169,39 @@ mod tests {
         Pin::new(&mut f).poll(&mut cx)
     }
 
-    #[test]
-    fn written_does_not_wake_a_waiter_that_only_wants_the_rest() {
+    /// A report whose waiter has polled once (with `any`) and is now pending, and its wakes.
+    fn pending_report(any: bool) -> (Completer, Waiter, Arc<Count>) {
         let (c, w) = report();
         let count = Arc::new(Count(AtomicUsize::new(0)));
-        assert!(poll_once(&w, false, &count).is_pending());
+        assert!(poll_once(&w, any, &count).is_pending());
+        (c, w, count)
+    }
+
+    fn wakes(count: &Count) -> usize {
+        count.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn written_does_not_wake_a_waiter_that_only_wants_the_rest() {
+        let (c, w, count) = pending_report(false);
         c.complete(Outcome::Written);
-        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(wakes(&count), 0);
         assert_eq!(w.try_take(), Some(Outcome::Written));
     }
 
     #[test]
     fn written_wakes_a_waiter_that_waits_for_any_outcome() {
-        let (c, w) = report();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        assert!(poll_once(&w, true, &count).is_pending());
+        let (c, w, count) = pending_report(true);
         c.complete(Outcome::Written);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes(&count), 1);
         assert_eq!(poll_once(&w, true, &count), Poll::Ready(Outcome::Written));
     }
 
     #[test]
     fn rest_to_write_wakes_and_is_handed_over() {
-        let (c, w) = report();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        assert!(poll_once(&w, false, &count).is_pending());
+        let (c, w, count) = pending_report(false);
         c.complete(Outcome::Unwritten(b"abcdef".to_vec(), 2));
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes(&count), 1);
         assert_eq!(
             poll_once(&w, false, &count),
             Poll::Ready(Outcome::Unwritten(b"abcdef".to_vec(), 2))
@@ -204,11 +210,9 @@ mod tests {
 
     #[test]
     fn a_dropped_job_reports_dropped_and_wakes() {
-        let (c, w) = report();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        assert!(poll_once(&w, false, &count).is_pending());
+        let (c, w, count) = pending_report(false);
         drop(c);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes(&count), 1);
         assert_eq!(w.try_take(), Some(Outcome::Dropped));
     }
 
