@@ -599,35 +599,42 @@ def server_specs(cfg):
 
 
 def section_throughput(cfg, emit, raw):
+    """All servers run at once, idle but one; each repeat of a row visits every server in
+    turn, so slow drifts of the box (other tenants, thermal) land on all servers alike
+    instead of on whichever server happened to be measured during them."""
     specs = server_specs(cfg)
     combos = [(d, p, t) for d in cfg.sizes for p in cfg.pipelines for t in cfg.tests]
     results = {}  # (label, test, P, d) -> result
-    for spec in specs:
-        srv = Server(spec, cfg.workdir).start()
-        try:
-            for d, p, t in combos:
-                n = cfg.requests if p > 1 else cfg.requests_p1
-                label = "%s -P %d -d %d" % (t, p, d)
-                runs = []
-                for rep in range(cfg.repeat):
-                    r = run_benchmark(cfg, srv, ["-r", str(cfg.keyspace), "-t", t, "-P", str(p),
-                                                 "-d", str(d)], n, label)
-                    runs.append(r)
-                c = combine_repeats(runs)
-                results[(spec["label"], t, p, d)] = c
-                raw.append({"section": "throughput", "server": spec["label"], "test": t,
+    servers = []
+    try:
+        for spec in specs:
+            servers.append(Server(spec, cfg.workdir).start())
+        for d, p, t in combos:
+            n = cfg.requests if p > 1 else cfg.requests_p1
+            label = "%s -P %d -d %d" % (t, p, d)
+            runs = {srv.label: [] for srv in servers}
+            for rep in range(cfg.repeat):
+                for srv in servers:
+                    runs[srv.label].append(run_benchmark(
+                        cfg, srv, ["-r", str(cfg.keyspace), "-t", t, "-P", str(p), "-d", str(d)],
+                        n, label))
+            for srv in servers:
+                c = combine_repeats(runs[srv.label])
+                results[(srv.label, t, p, d)] = c
+                raw.append({"section": "throughput", "server": srv.label, "test": t,
                             "pipeline": p, "size": d, **c})
                 log("%-16s %-20s %12s rps  cpu %.3f s/1M  p50 %s p99 %s p99.9 %s ms"
-                    % (spec["label"], label, fnum(c["rps"]), c["cpu_per_M"], c.get("p50"),
+                    % (srv.label, label, fnum(c["rps"]), c["cpu_per_M"], c.get("p50"),
                        c.get("p99"), c.get("p99.9")))
-        finally:
+    finally:
+        for srv in servers:
             srv.stop()
 
     df_specs = [s for s in specs if s["kind"] == "damselfly"]
     lines = []
     lines.append("### 1–2. Throughput and server CPU per request\n")
     lines.append("`redis-benchmark -h 127.0.0.1 -p PORT -c %d -n N -r %d -t TEST -P P -d D --precision 3`"
-                 " — one invocation per row%s. N = %d for -P 1, %d for -P > 1. "
+                 " — one invocation per row%s; all servers run at once and each repeat visits them in turn. N = %d for -P 1, %d for -P > 1. "
                  "CPU = utime+stime of the server process during the invocation "
                  "(clock tick %.0f ms). rps ratio > 1 and CPU ratio < 1 favour damselfly.\n"
                  % (cfg.clients, cfg.keyspace,
@@ -861,7 +868,8 @@ def header(cfg):
                                                     ("; extra args: `%s`" % shlex.join(cfg.df_args)) if cfg.df_args else ""),
         "- redis: %s%s" % (sh([cfg.redis_bin, "--version"]),
                            ("; extra args: `%s`" % shlex.join(cfg.redis_args)) if cfg.redis_args else ""),
-        "- client: %s, %d connections (`-c`); servers run one at a time on 127.0.0.1"
+        "- client: %s, %d connections (`-c`); one server loaded at a time on 127.0.0.1"
+        " (throughput rows: all servers up, repeats interleaved)"
         % (sh([cfg.benchmark_bin, "--version"]), cfg.clients),
         "",
     ]
@@ -881,7 +889,7 @@ def int_list(s):
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog=os.environ.get("BENCH_PROG", "bench/run.sh"),
-        description="Run damselfly and redis-server side by side (one at a time) and report "
+        description="Run damselfly and redis-server side by side (one loaded at a time) and report "
                     "damselfly/redis ratios. See bench/README.md.")
     ap.add_argument("--threads", type=int_list, default=[1],
                     help="damselfly --proactor_threads; a list like 1,2 runs damselfly once per value (default 1)")
