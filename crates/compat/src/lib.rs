@@ -21,7 +21,7 @@
 //! !resp3 HGETALL h           <- only in the RESP3 pass (!resp2: only in the RESP2 pass)
 //! !scan SCAN 0               <- both replies are a 2-element array starting with a bulk string
 //! !noreply CLIENT REPLY OFF  <- the command gets no reply: compare what arrives in 300 ms
-//! !raw PING\r\nPING\r\n      <- send raw bytes (escapes \r \n \t \0 \\ \" \xHH), compare all
+//! !raw PING\r\nPING\r\n      <- send raw bytes (escapes \r \n \t \0 \\ \" \xHH \{N:c}), compare all
 //!                               bytes until the server closes or 300 ms of silence
 //! !sleep 50                  <- sleep 50 ms, nothing sent
 //! ```

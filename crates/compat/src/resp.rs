@@ -211,8 +211,9 @@ pub fn escape(bytes: &[u8]) -> String {
     s
 }
 
-/// Reverses the escapes used by `!raw` lines: `\r \n \t \0 \\ \" \xHH`; any other backslash is
-/// kept literally.
+/// Reverses the escapes used by `!raw` lines: `\r \n \t \0 \\ \" \xHH`, and `\{N:c}` for N copies of
+/// the character `c` (long lines without long case files); any other backslash is kept
+/// literally.
 pub fn unescape_raw(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -226,6 +227,30 @@ pub fn unescape_raw(s: &str) -> Result<Vec<u8>, String> {
                 b'0' => out.push(0),
                 b'\\' => out.push(b'\\'),
                 b'"' => out.push(b'"'),
+                b'{' => {
+                    let close = s[i..]
+                        .find('}')
+                        .ok_or_else(|| format!("unterminated \\{{N:c}} escape in {s:?}"))?;
+                    let body = &s[i + 2..i + close];
+                    let (n, c) = body
+                        .split_once(':')
+                        .filter(|(_, c)| c.chars().count() == 1)
+                        .ok_or_else(|| format!("bad \\{{N:c}} escape in {s:?}"))?;
+                    let n: usize = n
+                        .parse()
+                        .map_err(|_| format!("bad \\{{N:c}} count in {s:?}"))?;
+                    let mut ch = [0u8; 4];
+                    out.extend(
+                        c.chars()
+                            .next()
+                            .unwrap_or('?')
+                            .encode_utf8(&mut ch)
+                            .as_bytes()
+                            .repeat(n),
+                    );
+                    i += close + 1;
+                    continue;
+                }
                 b'x' => {
                     let hex = b
                         .get(i + 2..i + 4)
@@ -313,5 +338,9 @@ mod tests {
     fn escapes() {
         assert_eq!(escape(b"$-1\r\n"), "\"$-1\\r\\n\"");
         assert_eq!(unescape_raw("*1\\r\\n\\x41\\q").unwrap(), b"*1\r\nA\\q");
+        assert_eq!(unescape_raw("a\\{3:v}b\\{0:x}\\{2::}").unwrap(), b"avvvb::");
+        assert!(unescape_raw("\\{3:vv}").is_err());
+        assert!(unescape_raw("\\{x:v}").is_err());
+        assert!(unescape_raw("\\{3:v").is_err());
     }
 }

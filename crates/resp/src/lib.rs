@@ -6,5 +6,6 @@ pub mod reply;
 
 pub use parser::{
     parse_i64_strict, split_args, Parsed, ParserLimits, ProtocolError, RequestParser,
+    INLINE_MAX_SIZE,
 };
 pub use reply::{format_double, format_g, Protocol, ReplyBuilder};
