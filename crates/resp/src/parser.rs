@@ -105,6 +105,11 @@ pub struct RequestParser {
     /// starts the buffer (`'\r'` of a multibulk line, `'\n'` of an inline request): the search
     /// resumes there. Nonzero only after an attempt stopped inside such a line.
     scanned: usize,
+    /// The unfinished line at the front of the buffer has a NUL before its end. Redis finds line
+    /// ends with `strchr`, which stops at a NUL, so for Redis that line never ends: the
+    /// connection waits until the line is too big (and then gets its protocol error). Sticky:
+    /// the line is never taken off the buffer.
+    nul_in_line: bool,
     /// Scratch: (start, end) of the arguments completed in this call, as offsets into the buffer.
     spans: Vec<(usize, usize)>,
     /// Bytes read by line searches, integer parsing and inline splitting (work accounting).
@@ -169,7 +174,17 @@ impl RequestParser {
     /// resumes there (the caller then takes everything before `line` off the buffer).
     fn find_line_end(&mut self, buf: &[u8], line: usize) -> Option<usize> {
         let from = (line + self.scanned).min(buf.len());
-        match memchr(b'\r', &buf[from..]) {
+        if self.nul_in_line {
+            self.scanned = buf.len() - line;
+            return None;
+        }
+        match line_end_or_nul(b'\r', &buf[from..]) {
+            Some(i) if buf[from + i] == 0 => {
+                self.examined += (i + 1) as u64;
+                self.nul_in_line = true;
+                self.scanned = buf.len() - line;
+                None
+            }
             Some(i) if from + i + 1 < buf.len() => {
                 self.examined += (i + 1) as u64;
                 self.scanned = 0;
@@ -231,15 +246,17 @@ impl RequestParser {
                     if pos >= buf.len() {
                         break 0;
                     }
-                    if buf[pos] != b'$' {
-                        return Err(ProtocolError(expected_dollar(buf[pos])));
-                    }
+                    // The line's end first, then its type byte, in Redis's order: a line
+                    // not starting with '$' is an error only once it is complete.
                     let Some(nl) = self.find_line_end(buf, pos) else {
                         if buf.len() - pos > INLINE_MAX_SIZE {
                             return Err(ProtocolError("too big bulk count string"));
                         }
                         break 0;
                     };
+                    if buf[pos] != b'$' {
+                        return Err(ProtocolError(expected_dollar(buf[pos])));
+                    }
                     self.examined += (nl - pos - 1) as u64;
                     let len = match parse_i64_strict(&buf[pos + 1..nl]) {
                         Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
@@ -307,7 +324,19 @@ impl RequestParser {
 
     fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
         let from = self.scanned.min(buf.len());
-        let Some(i) = memchr(b'\n', &buf[from..]) else {
+        let found = if self.nul_in_line {
+            None
+        } else {
+            line_end_or_nul(b'\n', &buf[from..])
+        };
+        let found = match found {
+            Some(i) if buf[from + i] == 0 => {
+                self.nul_in_line = true;
+                None
+            }
+            other => other,
+        };
+        let Some(i) = found else {
             self.examined += (buf.len() - from) as u64;
             self.scanned = buf.len();
             if buf.len() > INLINE_MAX_SIZE {
@@ -331,6 +360,12 @@ impl RequestParser {
 #[inline]
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
+}
+
+/// The first `end` byte or NUL in `hay` (what C's `strchr(hay, end)` stops at).
+#[inline]
+fn line_end_or_nul(end: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == end || b == 0)
 }
 
 /// Parses a decimal integer exactly as Redis's `string2ll` does: optional '-', no '+', no
@@ -370,112 +405,29 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     }
 }
 
-/// Redis's message for a multibulk element that does not start with '$'.
+/// Redis's message for a multibulk element that does not start with '$': "expected '$', got
+/// '%c'", with CR and LF turned into spaces (Redis keeps error lines single-line) and a NUL
+/// ending the string (its printf-built message is a C string). A byte of 0x80 or above cannot
+/// go into our `&str` messages: those get "something else" (a deliberate difference, see
+/// docs/compatibility.md).
 fn expected_dollar(got: u8) -> &'static str {
-    // Redis formats "expected '$', got '%c'"; the set of bytes is finite, so we keep a table of
-    // static strings for the printable ones and fall back to a generic one.
-    const TABLE: [&str; 95] = [
-        "expected '$', got ' '",
-        "expected '$', got '!'",
-        "expected '$', got '\"'",
-        "expected '$', got '#'",
-        "expected '$', got '$'",
-        "expected '$', got '%'",
-        "expected '$', got '&'",
-        "expected '$', got '''",
-        "expected '$', got '('",
-        "expected '$', got ')'",
-        "expected '$', got '*'",
-        "expected '$', got '+'",
-        "expected '$', got ','",
-        "expected '$', got '-'",
-        "expected '$', got '.'",
-        "expected '$', got '/'",
-        "expected '$', got '0'",
-        "expected '$', got '1'",
-        "expected '$', got '2'",
-        "expected '$', got '3'",
-        "expected '$', got '4'",
-        "expected '$', got '5'",
-        "expected '$', got '6'",
-        "expected '$', got '7'",
-        "expected '$', got '8'",
-        "expected '$', got '9'",
-        "expected '$', got ':'",
-        "expected '$', got ';'",
-        "expected '$', got '<'",
-        "expected '$', got '='",
-        "expected '$', got '>'",
-        "expected '$', got '?'",
-        "expected '$', got '@'",
-        "expected '$', got 'A'",
-        "expected '$', got 'B'",
-        "expected '$', got 'C'",
-        "expected '$', got 'D'",
-        "expected '$', got 'E'",
-        "expected '$', got 'F'",
-        "expected '$', got 'G'",
-        "expected '$', got 'H'",
-        "expected '$', got 'I'",
-        "expected '$', got 'J'",
-        "expected '$', got 'K'",
-        "expected '$', got 'L'",
-        "expected '$', got 'M'",
-        "expected '$', got 'N'",
-        "expected '$', got 'O'",
-        "expected '$', got 'P'",
-        "expected '$', got 'Q'",
-        "expected '$', got 'R'",
-        "expected '$', got 'S'",
-        "expected '$', got 'T'",
-        "expected '$', got 'U'",
-        "expected '$', got 'V'",
-        "expected '$', got 'W'",
-        "expected '$', got 'X'",
-        "expected '$', got 'Y'",
-        "expected '$', got 'Z'",
-        "expected '$', got '['",
-        "expected '$', got '\\'",
-        "expected '$', got ']'",
-        "expected '$', got '^'",
-        "expected '$', got '_'",
-        "expected '$', got '`'",
-        "expected '$', got 'a'",
-        "expected '$', got 'b'",
-        "expected '$', got 'c'",
-        "expected '$', got 'd'",
-        "expected '$', got 'e'",
-        "expected '$', got 'f'",
-        "expected '$', got 'g'",
-        "expected '$', got 'h'",
-        "expected '$', got 'i'",
-        "expected '$', got 'j'",
-        "expected '$', got 'k'",
-        "expected '$', got 'l'",
-        "expected '$', got 'm'",
-        "expected '$', got 'n'",
-        "expected '$', got 'o'",
-        "expected '$', got 'p'",
-        "expected '$', got 'q'",
-        "expected '$', got 'r'",
-        "expected '$', got 's'",
-        "expected '$', got 't'",
-        "expected '$', got 'u'",
-        "expected '$', got 'v'",
-        "expected '$', got 'w'",
-        "expected '$', got 'x'",
-        "expected '$', got 'y'",
-        "expected '$', got 'z'",
-        "expected '$', got '{'",
-        "expected '$', got '|'",
-        "expected '$', got '}'",
-        "expected '$', got '~'",
-    ];
-    if (b' '..=b'~').contains(&got) {
-        TABLE[(got - b' ') as usize]
-    } else {
-        "expected '$', got something else"
-    }
+    static TABLE: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0u8..128)
+            .map(|b| {
+                let msg = match b {
+                    0 => "expected '$', got '".to_string(),
+                    b'\r' | b'\n' => "expected '$', got ' '".to_string(),
+                    _ => format!("expected '$', got '{}'", b as char),
+                };
+                &*Box::leak(msg.into_boxed_str())
+            })
+            .collect()
+    });
+    table
+        .get(got as usize)
+        .copied()
+        .unwrap_or("expected '$', got something else")
 }
 
 /// C's `isspace` in the C locale.
@@ -613,7 +565,7 @@ mod tests {
     /// request's first byte). Kept as the reference the incremental parser must agree with.
     mod reference {
         use super::super::{
-            expected_dollar, memchr, parse_i64_strict, split_args, Parsed, ParserLimits,
+            expected_dollar, line_end_or_nul, parse_i64_strict, split_args, Parsed, ParserLimits,
             ProtocolError, INLINE_MAX_SIZE,
         };
         use bytes::{Bytes, BytesMut};
@@ -634,7 +586,10 @@ mod tests {
         }
 
         fn find_crlf_line(buf: &[u8], from: usize) -> Option<usize> {
-            let at = from + memchr(b'\r', &buf[from..])?;
+            let at = from + line_end_or_nul(b'\r', &buf[from..])?;
+            if buf[at] == 0 {
+                return None;
+            }
             if at + 1 >= buf.len() {
                 return None;
             }
@@ -670,15 +625,15 @@ mod tests {
                 if pos >= buf.len() {
                     return Ok(Parsed::Incomplete { need: 0 });
                 }
-                if buf[pos] != b'$' {
-                    return Err(ProtocolError(expected_dollar(buf[pos])));
-                }
                 let Some(nl) = find_crlf_line(buf, pos) else {
                     if buf.len() - pos > INLINE_MAX_SIZE {
                         return Err(ProtocolError("too big bulk count string"));
                     }
                     return Ok(Parsed::Incomplete { need: 0 });
                 };
+                if buf[pos] != b'$' {
+                    return Err(ProtocolError(expected_dollar(buf[pos])));
+                }
                 let len = match parse_i64_strict(&buf[pos + 1..nl]) {
                     Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
                     _ => return Err(ProtocolError("invalid bulk length")),
@@ -701,7 +656,7 @@ mod tests {
         }
 
         fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
-            let Some(nl) = memchr(b'\n', buf) else {
+            let Some(nl) = line_end_or_nul(b'\n', buf).filter(|&i| buf[i] != 0) else {
                 if buf.len() > INLINE_MAX_SIZE {
                     return Err(ProtocolError("too big inline request"));
                 }
@@ -846,6 +801,47 @@ mod tests {
         );
         assert!(buf.is_empty());
         assert_eq!(p.pending_len(), 0);
+    }
+
+    #[test]
+    fn a_nul_before_the_line_end_stalls_the_line_as_in_redis() {
+        // Redis finds line ends with strchr, which stops at a NUL: the line never ends, the
+        // requests after it are not run, and the line is too big once over 64 KB.
+        let limits = ParserLimits::default();
+        for input in [
+            &b"\0PING\r\nPING\r\n"[..],
+            b"PI\0NG\r\nPING\r\n",
+            b"*1\0\r\n$4\r\nPING\r\n",
+            b"*1\r\n$4\0\r\nPING\r\n",
+        ] {
+            for cut in [&[1usize][..], &[3], &[1000]] {
+                let fed = feed(input, cut, &limits, true);
+                assert!(
+                    fed.cmds.is_empty() && fed.err.is_none(),
+                    "{input:?} {cut:?}"
+                );
+            }
+        }
+        // Requests before the line still run; a NUL inside bulk data is data.
+        let fed = feed(
+            b"PING\r\n*1\r\n$4\r\nPING\r\n\0x\r\nPING\r\n",
+            &[4],
+            &limits,
+            true,
+        );
+        assert_eq!(fed.cmds.len(), 2);
+        let fed = feed(b"*2\r\n$4\r\nECHO\r\n$2\r\n\0\0\r\n", &[1], &limits, true);
+        assert_eq!(fed.cmds, vec![vec![b"ECHO".to_vec(), b"\0\0".to_vec()]]);
+        let mut long = b"\0".to_vec();
+        long.extend(std::iter::repeat_n(b'a', INLINE_MAX_SIZE + 10));
+        long.extend_from_slice(b"\r\n");
+        let fed = feed(&long, &[16 * 1024], &limits, true);
+        assert_eq!(fed.err, Some(ProtocolError("too big inline request")));
+        let mut long = b"*1\r\n$1\0".to_vec();
+        long.extend(std::iter::repeat_n(b'1', INLINE_MAX_SIZE + 10));
+        long.extend_from_slice(b"\r\n");
+        let fed = feed(&long, &[16 * 1024], &limits, true);
+        assert_eq!(fed.err, Some(ProtocolError("too big bulk count string")));
     }
 
     #[test]

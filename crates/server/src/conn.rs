@@ -721,15 +721,20 @@ const REDIS_BIG_ARG: usize = 32 * 1024;
 /// is buffered), the `buffered` unparsed bytes (with `need` 0: the partial line, an inline
 /// request or a `*N` / `$N` header) and the buffer's `spare` room.
 ///
-/// Redis reads 16 KB at a time and rejects a partial line once more than 64 KB of it is
-/// buffered without its newline after a read, so with the bytes already sent whether a long
-/// line is accepted depends on where its reads end. While a line is partial, ours go on in
-/// 16 KB steps and no further than the first step that takes it over 64 KB, so a line that
-/// starts a client's write (the usual case: a long inline command, a huge `$N`) is accepted or
-/// refused ("too big inline request", "too big mbulk/bulk count string") exactly as Redis
-/// does. The rest of an argument of 32 KB or more is read exactly, as Redis reads it. Anything
-/// else takes up to `READ_CHUNK` (fewer reads for deep pipelines: reading 1 KB SETs at -P 16
-/// in 16 KB steps cost 1.8x the CPU).
+/// Redis rejects a partial line once more than 64 KB of it is buffered without its newline
+/// after a read, so whether a line somewhat over 64 KB is accepted depends on where its reads
+/// end. Redis's first read on a connection is 16 KB, later ones as much as its grown query
+/// buffer has room for, and all of them end early when the bytes have not all arrived; no
+/// server can promise its cut-off for lines between 64 KB and roughly twice that. Ours: while a
+/// line is partial, reads go on in 16 KB steps and no further than the first step that takes
+/// it over 64 KB. Against redis-server 7.0.15, lines sent in one write on a fresh connection
+/// (inline 60 KB and 81 KB accepted, 90 KB and 100 KB refused; `*N`/`$N` lines of 90 KB refused
+/// with "too big mbulk/bulk count string") came out the same in repeated runs, though Redis
+/// itself once accepted the 100 KB line; before, reads of up to 64 KB accepted a 100 KB inline
+/// request every time and answered a 90 KB `$N` line with "invalid
+/// bulk length". The rest of an argument of 32 KB or more is read exactly, as Redis reads it.
+/// Anything else takes up to `READ_CHUNK` (fewer reads for deep pipelines: reading 1 KB SETs
+/// at -P 16 in 16 KB steps cost 1.8x the CPU).
 fn read_cap(need: usize, buffered: usize, spare: usize) -> usize {
     let missing = need.saturating_sub(buffered);
     if need >= REDIS_BIG_ARG + 2 && missing > 0 {
