@@ -174,17 +174,7 @@ impl RequestParser {
     /// resumes there (the caller then takes everything before `line` off the buffer).
     fn find_line_end(&mut self, buf: &[u8], line: usize) -> Option<usize> {
         let from = (line + self.scanned).min(buf.len());
-        if self.nul_in_line {
-            self.scanned = buf.len() - line;
-            return None;
-        }
-        match line_end_or_nul(b'\r', &buf[from..]) {
-            Some(i) if buf[from + i] == 0 => {
-                self.examined += (i + 1) as u64;
-                self.nul_in_line = true;
-                self.scanned = buf.len() - line;
-                None
-            }
+        match self.find_end(b'\r', &buf[from..]) {
             Some(i) if from + i + 1 < buf.len() => {
                 self.examined += (i + 1) as u64;
                 self.scanned = 0;
@@ -202,6 +192,20 @@ impl RequestParser {
                 None
             }
         }
+    }
+
+    /// The first `end` in `hay` as C's `strchr` finds it: a NUL before it hides it, and every
+    /// later byte of the line, for good (`nul_in_line`).
+    fn find_end(&mut self, end: u8, hay: &[u8]) -> Option<usize> {
+        if self.nul_in_line {
+            return None;
+        }
+        let i = line_end_or_nul(end, hay)?;
+        if hay[i] == 0 {
+            self.nul_in_line = true;
+            return None;
+        }
+        Some(i)
     }
 
     fn parse_multibulk(
@@ -324,19 +328,7 @@ impl RequestParser {
 
     fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
         let from = self.scanned.min(buf.len());
-        let found = if self.nul_in_line {
-            None
-        } else {
-            line_end_or_nul(b'\n', &buf[from..])
-        };
-        let found = match found {
-            Some(i) if buf[from + i] == 0 => {
-                self.nul_in_line = true;
-                None
-            }
-            other => other,
-        };
-        let Some(i) = found else {
+        let Some(i) = self.find_end(b'\n', &buf[from..]) else {
             self.examined += (buf.len() - from) as u64;
             self.scanned = buf.len();
             if buf.len() > INLINE_MAX_SIZE {
