@@ -74,6 +74,13 @@ impl RespConn {
         self.addr
     }
 
+    /// This connection's own address (`ip:port`, as the server names the client).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
     /// Changes how long `read_reply` waits for a complete reply.
     pub fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         self.timeout = timeout;

@@ -61,6 +61,7 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 10;
     pub const PUBSUB: u32 = 1 << 11;
     pub const BLOCKING: u32 = 1 << 12;
+    pub const SKIP_MONITOR: u32 = 1 << 13;
 
     pub fn parse(names: &[String]) -> u32 {
         let mut f = 0;
@@ -79,6 +80,7 @@ pub mod flags {
                 "movablekeys" => MOVABLE_KEYS,
                 "pubsub" => PUBSUB,
                 "blocking" => BLOCKING,
+                "skip_monitor" => SKIP_MONITOR,
                 _ => 0,
             };
         }

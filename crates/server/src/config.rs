@@ -108,6 +108,9 @@
 //!   INT_MAX; Dragonfly's default of 65536 would reject large MSET/DEL).
 //! * `set-max-listpack-entries` (a Redis 7.2 option) is registered too.
 //! * `hz` is clamped to 1..500 like Redis.
+//! * `enable-debug-command` defaults to `yes` (Redis: `no`): Dragonfly has
+//!   no such gate and its users fill servers with DEBUG POPULATE. `no` and
+//!   `local` (127.0.0.1 and ::1 only) are honoured, with Redis's error.
 //! * With `cache_mode` on and `maxmemory-policy` left at `noeviction`,
 //!   INFO and CONFIG GET report `allkeys-lru`
 //!   ([`Config::effective_maxmemory_policy`]).
@@ -338,7 +341,7 @@ pub static OPTIONS: &[OptDef] = &[
     redis("crash_memcheck_enabled", "crash-memcheck-enabled", T::Bool, "yes", "Run a memory check on crash"),
     redis("ignore_warnings", "ignore-warnings", T::Str, "", "Startup warnings to suppress"),
     redis("enable_protected_configs", "enable-protected-configs", T::Enum(&["no", "yes", "local"]), "no", "Allow CONFIG SET of protected options (dir, dbfilename): no, yes or local").immutable(),
-    redis("enable_debug_command", "enable-debug-command", T::Enum(&["no", "yes", "local"]), "no", "Allow the DEBUG command: no, yes or local").immutable(),
+    redis("enable_debug_command", "enable-debug-command", T::Enum(&["no", "yes", "local"]), "yes", "Allow the DEBUG command: no, yes or local (from 127.0.0.1 or ::1); yes by default, as DEBUG POPULATE is how Dragonfly users fill a server").immutable(),
     redis("enable_module_command", "enable-module-command", T::Enum(&["no", "yes", "local"]), "no", "Allow the MODULE command: no, yes or local").immutable(),
     dfly("version_check", T::Bool, "true", "Check for newer versions (Damselfly never does)").immutable().active(),
     dfly("force_epoll", T::Bool, "false", "Use epoll instead of io_uring (Damselfly always uses epoll)").immutable().active(),
@@ -2355,6 +2358,8 @@ mod tests {
                 "pidfile" => "",
                 "port" => "6379",
                 "dir" => v.as_str(),
+                // DEBUG is on by default, as in Dragonfly (docs/compatibility.md).
+                "enable-debug-command" => "yes",
                 _ => redis_value,
             };
             assert_eq!(v, expected, "default of {name}");

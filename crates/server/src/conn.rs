@@ -59,6 +59,12 @@ pub struct Conn {
     pub requirepass: Option<Vec<u8>>,
     pub dbnum: usize,
     pub cluster_emulated: bool,
+    /// MONITOR mode: the sink other connections' commands are fed to.
+    pub monitor: Option<Arc<crate::monitor::MonitorSink>>,
+    /// `enable-debug-command` lets this connection run DEBUG (`local`: from 127.0.0.1 or ::1).
+    debug_allowed: bool,
+    /// The peer is 127.0.0.1 or ::1 (Redis's `islocalClient`).
+    is_local: bool,
     cfg_epoch: u64,
     pending: Pending,
     /// A connection or coordinator command ran since the last `publish_info`: names and flags
@@ -156,6 +162,11 @@ impl Conn {
         if self.requirepass.is_none() {
             self.authenticated = true;
         }
+        self.debug_allowed = match c.get_str("enable_debug_command").as_str() {
+            "yes" => true,
+            "local" => self.is_local,
+            _ => false,
+        };
     }
 
     pub fn proto(&self) -> Protocol {
@@ -322,8 +333,27 @@ impl Conn {
             self.note_rejected(Some(cmd.name), msg.as_bytes());
             return;
         }
+        // Redis checks its protected commands before authentication. DEBUG is the one we have
+        // (COMMAND INFO does not list Redis's `protected` flag, so it is named here).
+        if cmd.name == "debug" && !self.debug_allowed {
+            let msg = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+            self.local_reply(|c| c.out.error(msg));
+            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            return;
+        }
         if self.auth_required() && cmd.flags & command::flags::NO_AUTH == 0 {
             let msg = "NOAUTH Authentication required.";
+            self.local_reply(|c| c.out.error(msg));
+            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            return;
+        }
+        // A monitor is a replica to Redis, and a replica may not touch keys.
+        if self.monitor.is_some()
+            && cmd.flags
+                & (command::flags::READONLY | command::flags::WRITE | command::flags::MAY_REPLICATE)
+                != 0
+        {
+            let msg = "ERR Replica can't interact with the keyspace";
             self.local_reply(|c| c.out.error(msg));
             self.note_rejected(Some(cmd.name), msg.as_bytes());
             return;
@@ -340,6 +370,10 @@ impl Conn {
             }
         }
         self.last_cmd = cmd.name;
+        // Fed after the command ran (or was queued for its shard), with the db it left.
+        let monitored = (self.globals.monitors.active()
+            && cmd.flags & (command::flags::ADMIN | command::flags::SKIP_MONITOR) == 0)
+            .then(|| args.clone());
         if self.reply_mode != ReplyMode::On {
             self.flush_pending().await;
         }
@@ -394,6 +428,21 @@ impl Conn {
             self.flush_pending().await;
         }
         self.end_reply_mode(skip);
+        if let Some(args) = monitored {
+            let line = crate::monitor::format_line(
+                crate::monitor::unix_us(),
+                self.db,
+                &self.shared.addr,
+                cmd.name,
+                &args,
+            );
+            self.globals.monitors.feed(&line);
+            // A monitor sees its own command right after its reply, as in Redis (its replies
+            // are all local: it may not run keyed commands, so `out` is in request order).
+            if self.monitor.is_some() {
+                let _ = self.drain_monitor();
+            }
+        }
     }
 
     fn account_local(&mut self, name: &'static str, start: quanta::Instant, before: usize) {
@@ -589,6 +638,15 @@ impl Conn {
         }
     }
 
+    /// Appends the MONITOR lines fed since the last write to the output; an error when this
+    /// monitor fell behind past its limit (the feeder closed its socket and logged it).
+    fn drain_monitor(&mut self) -> Result<(), crate::monitor::Overflow> {
+        let Some(m) = &self.monitor else {
+            return Ok(());
+        };
+        m.drain_into(&mut self.out.buf)
+    }
+
     /// Refreshes what CLIENT LIST/INFO show of this connection (once per batch). The names and
     /// flags change only through connection and coordinator commands (`info_dirty`), so a
     /// batch of data commands does not compare them (their heap blocks are cache misses).
@@ -617,6 +675,7 @@ impl Conn {
         }
         i.no_evict = self.no_evict;
         i.no_touch = self.no_touch;
+        i.monitor = self.monitor.is_some();
         if i.user != self.user {
             i.user = self.user.clone();
         }
@@ -802,10 +861,14 @@ pub async fn serve(
     shard_id: usize,
     table: &'static CommandTable,
 ) {
-    let peer = stream
-        .peer_addr()
+    let peer_addr = stream.peer_addr().ok();
+    let is_local = peer_addr.is_some_and(|a| match a.ip() {
+        std::net::IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+    });
+    let peer = peer_addr
         .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?:0".into());
+        .unwrap_or_else(|| "?:0".into());
     let local = stream
         .local_addr()
         .map(|a| a.to_string())
@@ -836,6 +899,7 @@ pub async fn serve(
             no_touch: false,
             qbuf: 0,
             user: "default".into(),
+            monitor: false,
         }),
         killed: std::sync::atomic::AtomicBool::new(false),
         socket: Arc::downgrade(&writer),
@@ -873,6 +937,9 @@ pub async fn serve(
         requirepass: None,
         dbnum,
         cluster_emulated,
+        monitor: None,
+        debug_allowed: false,
+        is_local,
         cfg_epoch: 0,
         pending: Pending::default(),
         info_dirty: true,
@@ -908,7 +975,9 @@ pub async fn serve(
         // Reads end where Redis's would (see `read_cap`), so long lines and the query-buffer
         // limit below are judged as Redis judges them.
         let cap = read_cap(need, buf.len(), buf.capacity() - buf.len());
-        let idle_timeout = conn.idle_timeout;
+        // A monitor never times out (a replica to Redis).
+        let idle_timeout = conn.idle_timeout.filter(|_| conn.monitor.is_none());
+        let monitor = conn.monitor.clone();
         let read = async {
             let mut window = bytes::BufMut::limit(&mut buf, cap);
             match idle_timeout {
@@ -931,6 +1000,12 @@ pub async fn serve(
                     None => std::future::pending().await,
                 }
             }, if inflight => Woke::Inflight(r),
+            _ = async {
+                match monitor.as_ref() {
+                    Some(m) => m.wait().await,
+                    None => std::future::pending().await,
+                }
+            }, if monitor.is_some() => Woke::Monitor,
         };
         let n = match woke {
             Woke::Read(Some(Ok(n))) => n,
@@ -938,6 +1013,15 @@ pub async fn serve(
             Woke::Inflight(done) => {
                 conn.inflight = None;
                 if conn.complete_inflight(done).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Woke::Monitor => {
+                if conn.drain_monitor().is_err()
+                    || conn.finish_inflight().await.is_err()
+                    || write_output(&mut conn).await.is_err()
+                {
                     break;
                 }
                 continue;
@@ -990,6 +1074,9 @@ pub async fn serve(
             conn.close_after_reply = true;
         }
         conn.publish_info(qbuf);
+        if conn.drain_monitor().is_err() {
+            break;
+        }
         if (!conn.out.buf.is_empty() || conn.close_after_reply)
             && conn.finish_inflight().await.is_err()
         {
@@ -1001,19 +1088,16 @@ pub async fn serve(
             // (what Redis gets by writing in beforeSleep). Measured: about 8% less server CPU
             // per GET/SET at -P 16 with 50 clients.
             tokio::task::yield_now().await;
-            let len = conn.out.buf.len();
-            if write_all(&conn.writer, &conn.out.buf).await.is_err() {
+            if write_output(&mut conn).await.is_err() {
                 break;
-            }
-            conn.shard.borrow_mut().stats.net_output_bytes += len as u64;
-            conn.out.buf.clear();
-            if conn.out.buf.capacity() > 1 << 20 {
-                conn.out.buf = Vec::with_capacity(16 * 1024);
             }
         }
         if conn.close_after_reply || shared.killed.load(Ordering::Relaxed) {
             break;
         }
+    }
+    if conn.monitor.is_some() {
+        globals.monitors.remove(id);
     }
     // The socket is shut down and closed when the last holder of its write half drops it (a
     // direct write still in flight keeps it open until it is done).
@@ -1027,6 +1111,23 @@ pub async fn serve(
 enum Woke {
     Read(Option<std::io::Result<usize>>),
     Inflight(crate::direct::Outcome),
+    /// Lines for this MONITOR connection.
+    Monitor,
+}
+
+/// Writes the connection's output buffer to its socket and empties it.
+async fn write_output(conn: &mut Conn) -> std::io::Result<()> {
+    if conn.out.buf.is_empty() {
+        return Ok(());
+    }
+    let len = conn.out.buf.len();
+    write_all(&conn.writer, &conn.out.buf).await?;
+    conn.shard.borrow_mut().stats.net_output_bytes += len as u64;
+    conn.out.buf.clear();
+    if conn.out.buf.capacity() > 1 << 20 {
+        conn.out.buf = Vec::with_capacity(16 * 1024);
+    }
+    Ok(())
 }
 
 /// Writes all of `buf` to the shared write half, waiting for room when the socket is full.

@@ -43,6 +43,8 @@ pub struct ClientInfo {
     pub no_touch: bool,
     pub qbuf: usize,
     pub user: String,
+    /// In MONITOR mode (CLIENT LIST flag `O`).
+    pub monitor: bool,
 }
 
 impl ClientShared {
@@ -51,6 +53,16 @@ impl ClientShared {
         if let Some(w) = self.socket.upgrade() {
             let stream: &tokio::net::TcpStream = (*w).as_ref();
             let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Read);
+        }
+    }
+
+    /// Closes the connection from any thread, also when its task is blocked writing to a
+    /// client that does not read: both directions are shut, so the write fails.
+    pub fn close(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        if let Some(w) = self.socket.upgrade() {
+            let stream: &tokio::net::TcpStream = (*w).as_ref();
+            let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
         }
     }
 }
@@ -84,6 +96,8 @@ pub struct Globals {
     pub run_id: String,
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub stat_reset_epoch: AtomicU64,
+    /// MONITOR connections (one relaxed load per command while there are none).
+    pub monitors: crate::monitor::Monitors,
 }
 
 impl Globals {
@@ -117,6 +131,7 @@ impl Globals {
             run_id,
             shutdown,
             stat_reset_epoch: AtomicU64::new(0),
+            monitors: crate::monitor::Monitors::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub fn register(t: &mut TableBuilder) {
     t.conn("echo", echo);
     t.conn("quit", quit);
     t.conn("reset", reset);
+    t.conn("monitor", monitor);
     t.conn("hello", hello);
     t.conn("auth", auth);
     t.conn("select", select);
@@ -66,7 +67,27 @@ fn quit(c: &mut Conn, _args: &[Bytes]) {
     c.close_after_reply = true;
 }
 
+/// MONITOR: from now on every command the server runs comes to this connection as a line
+/// (`crate::monitor`). A second MONITOR is ignored without a reply, as in Redis.
+fn monitor(c: &mut Conn, _args: &[Bytes]) {
+    if c.monitor.is_some() {
+        return;
+    }
+    let limit = c
+        .globals
+        .config()
+        .client_output_buffer_limit("normal")
+        .map(|(hard, _, _)| hard as usize)
+        .filter(|&hard| hard > 0)
+        .unwrap_or(crate::monitor::DEFAULT_LIMIT);
+    c.monitor = Some(c.globals.monitors.add(c.id, Some(c.shared.clone()), limit));
+    c.out.ok();
+}
+
 fn reset(c: &mut Conn, _args: &[Bytes]) {
+    if c.monitor.take().is_some() {
+        c.globals.monitors.remove(c.id);
+    }
     c.db = 0;
     c.out.proto = Protocol::Resp2;
     c.name.clear();
@@ -260,6 +281,10 @@ fn client_getname(c: &mut Conn, _args: &[Bytes]) {
 /// One CLIENT LIST line, in Redis 7.2's field order.
 fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     let info = cs.info.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let monitor = match me {
+        Some(c) => c.monitor.is_some(),
+        None => info.monitor,
+    };
     let (name, db, resp, cmd, idle, lib_name, lib_ver, no_evict, no_touch, user) = match me {
         Some(c) => (
             c.name.clone(),
@@ -287,6 +312,9 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         ),
     };
     let mut flags = String::new();
+    if monitor {
+        flags.push('O');
+    }
     if no_evict {
         flags.push('e');
     }
