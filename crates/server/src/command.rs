@@ -62,6 +62,18 @@ pub mod flags {
     pub const PUBSUB: u32 = 1 << 11;
     pub const BLOCKING: u32 = 1 << 12;
     pub const SKIP_MONITOR: u32 = 1 << 13;
+    /// Gated by `enable-debug-command` / `enable-module-command`. Redis's CMD_PROTECTED,
+    /// which COMMAND INFO does not list, so it is set by name ([`of`]).
+    pub const PROTECTED: u32 = 1 << 14;
+
+    /// The flags of command `name` (`module|load` for a subcommand) from its Redis flag names.
+    pub fn of(name: &str, names: &[String]) -> u32 {
+        let protected = match name {
+            "debug" | "module|load" | "module|loadex" | "module|unload" => PROTECTED,
+            _ => 0,
+        };
+        parse(names) | protected
+    }
 
     pub fn parse(names: &[String]) -> u32 {
         let mut f = 0;
@@ -249,7 +261,7 @@ impl TableBuilder {
                     handler,
                     meta: m,
                     arity: m.arity,
-                    flags: flags::parse(&m.flags),
+                    flags: flags::of(name, &m.flags),
                     subs: HashMap::default(),
                     keys,
                 },
@@ -279,7 +291,7 @@ impl TableBuilder {
                     handler,
                     meta: m,
                     arity: m.arity,
-                    flags: flags::parse(&m.flags),
+                    flags: flags::of(full, &m.flags),
                     subs: HashMap::default(),
                     keys,
                 },

@@ -63,6 +63,8 @@ pub struct Conn {
     pub monitor: Option<Arc<crate::monitor::MonitorSink>>,
     /// `enable-debug-command` lets this connection run DEBUG (`local`: from 127.0.0.1 or ::1).
     debug_allowed: bool,
+    /// `enable-module-command` lets it run MODULE LOAD/LOADEX/UNLOAD.
+    module_allowed: bool,
     /// The peer is 127.0.0.1 or ::1 (Redis's `islocalClient`).
     is_local: bool,
     cfg_epoch: u64,
@@ -71,8 +73,8 @@ pub struct Conn {
     /// may have changed.
     info_dirty: bool,
     /// The socket's write half, shared with shard threads that write a reply themselves (see
-    /// `send_direct`).
-    writer: Arc<OwnedWriteHalf>,
+    /// `send_direct`); a blocked command watches it for the client going away.
+    pub(crate) writer: Arc<OwnedWriteHalf>,
     /// A batch whose replies another shard is writing straight to the socket; nothing else
     /// may be written until it reports back.
     inflight: Option<crate::direct::Waiter>,
@@ -162,11 +164,13 @@ impl Conn {
         if self.requirepass.is_none() {
             self.authenticated = true;
         }
-        self.debug_allowed = match c.get_str("enable_debug_command").as_str() {
+        let allowed = |v: String| match v.as_str() {
             "yes" => true,
             "local" => self.is_local,
             _ => false,
         };
+        self.debug_allowed = allowed(c.get_str("enable_debug_command"));
+        self.module_allowed = allowed(c.get_str("enable_module_command"));
     }
 
     pub fn proto(&self) -> Protocol {
@@ -333,13 +337,19 @@ impl Conn {
             self.note_rejected(Some(cmd.name), msg.as_bytes());
             return;
         }
-        // Redis checks its protected commands before authentication. DEBUG is the one we have
-        // (COMMAND INFO does not list Redis's `protected` flag, so it is named here).
-        if cmd.name == "debug" && !self.debug_allowed {
-            let msg = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-            self.local_reply(|c| c.out.error(msg));
-            self.note_rejected(Some(cmd.name), msg.as_bytes());
-            return;
+        // Redis checks its protected commands before authentication.
+        if cmd.flags & command::flags::PROTECTED != 0 {
+            let (what, option, allowed) = if cmd.name == "debug" {
+                ("DEBUG", "enable-debug-command", self.debug_allowed)
+            } else {
+                ("MODULE", "enable-module-command", self.module_allowed)
+            };
+            if !allowed {
+                let msg = format!("ERR {what} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+                self.local_reply(|c| c.out.error(&msg));
+                self.note_rejected(Some(cmd.name), msg.as_bytes());
+                return;
+            }
         }
         if self.auth_required() && cmd.flags & command::flags::NO_AUTH == 0 {
             let msg = "NOAUTH Authentication required.";
@@ -903,6 +913,7 @@ pub async fn serve(
         }),
         killed: std::sync::atomic::AtomicBool::new(false),
         socket: Arc::downgrade(&writer),
+        block: crate::blocking::BlockSlot::default(),
     });
     globals.clients().insert(id, shared.clone());
     let (dbnum, cluster_emulated) = {
@@ -939,6 +950,7 @@ pub async fn serve(
         cluster_emulated,
         monitor: None,
         debug_allowed: false,
+        module_allowed: false,
         is_local,
         cfg_epoch: 0,
         pending: Pending::default(),

@@ -26,6 +26,8 @@ pub struct ClientShared {
     /// read then ends, so it needs no second thing to wait on). Weak: only the connection
     /// keeps the socket open.
     pub socket: std::sync::Weak<tokio::net::tcp::OwnedWriteHalf>,
+    /// Whether the connection is blocked in a command, and CLIENT UNBLOCK's way to it.
+    pub block: crate::blocking::BlockSlot,
 }
 
 /// Mutable, descriptive state of a client (refreshed once per batch of commands).
@@ -98,6 +100,10 @@ pub struct Globals {
     pub stat_reset_epoch: AtomicU64,
     /// MONITOR connections (one relaxed load per command while there are none).
     pub monitors: crate::monitor::Monitors,
+    /// Connections blocked in a command (INFO `blocked_clients`), and those of them with a
+    /// deadline (`clients_in_timeout_table`).
+    pub blocked_clients: AtomicUsize,
+    pub blocked_with_timeout: AtomicUsize,
 }
 
 impl Globals {
@@ -132,6 +138,8 @@ impl Globals {
             shutdown,
             stat_reset_epoch: AtomicU64::new(0),
             monitors: crate::monitor::Monitors::default(),
+            blocked_clients: AtomicUsize::new(0),
+            blocked_with_timeout: AtomicUsize::new(0),
         }
     }
 

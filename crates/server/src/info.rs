@@ -294,6 +294,8 @@ pub struct InfoData {
     pub executable: String,
     pub config_file: String,
     pub connected_clients: usize,
+    pub blocked_clients: usize,
+    pub clients_in_timeout_table: usize,
     pub maxclients: i64,
     pub max_input_buffer: usize,
     pub mem: MemoryStats,
@@ -356,6 +358,8 @@ pub async fn gather(c: &Conn, s: &Sections) -> InfoData {
             .unwrap_or_default(),
         config_file,
         connected_clients: g.connected_clients.load(Ordering::Relaxed),
+        blocked_clients: g.blocked_clients.load(Ordering::Relaxed),
+        clients_in_timeout_table: g.blocked_with_timeout.load(Ordering::Relaxed),
         maxclients,
         max_input_buffer: 0,
         mem: MemoryStats::default(),
@@ -503,9 +507,9 @@ pub fn render(s: &Sections, d: &InfoData) -> String {
         f(o, "maxclients", d.maxclients);
         f(o, "client_recent_max_input_buffer", d.max_input_buffer);
         f(o, "client_recent_max_output_buffer", 0);
-        f(o, "blocked_clients", 0);
+        f(o, "blocked_clients", d.blocked_clients);
         f(o, "tracking_clients", 0);
-        f(o, "clients_in_timeout_table", 0);
+        f(o, "clients_in_timeout_table", d.clients_in_timeout_table);
     });
     section("memory", "Memory", &|o| {
         let m = &d.mem;

@@ -6,6 +6,7 @@
 //! it sleeps), `monitor` feeds MONITOR connections, and `direct` reports a reply a shard wrote to another thread's socket; `command`
 //! is the one command table; `commands/*` hold one module per command family.
 
+pub mod blocking;
 pub mod command;
 pub mod commands;
 pub mod config;

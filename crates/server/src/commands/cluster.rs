@@ -294,10 +294,7 @@ fn cluster_help(c: &mut Conn, _args: &[Bytes]) {
         "HELP",
         "    Prints this help.",
     ];
-    c.out.array(LINES.len());
-    for l in LINES {
-        c.out.simple(l);
-    }
+    super::reply_help(c, LINES);
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub fn register(t: &mut TableBuilder) {
     t.conn("client|reply", client_reply);
     t.conn("client|pause", client_pause);
     t.conn("client|unpause", client_unpause);
+    t.conn("client|unblock", client_unblock);
     t.conn("client|help", client_help);
     t.extra(
         "client|setinfo",
@@ -314,6 +315,9 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     let mut flags = String::new();
     if monitor {
         flags.push('O');
+    }
+    if cs.block.is_blocked() {
+        flags.push('b');
     }
     if no_evict {
         flags.push('e');
@@ -642,6 +646,31 @@ fn client_unpause(c: &mut Conn, _args: &[Bytes]) {
     c.out.ok();
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the client was blocked and is released.
+fn client_unblock(c: &mut Conn, args: &[Bytes]) {
+    let how = match args.len() {
+        3 => crate::blocking::Unblock::Timeout,
+        4 if eq_ic(&args[3], "timeout") => crate::blocking::Unblock::Timeout,
+        4 if eq_ic(&args[3], "error") => crate::blocking::Unblock::Error,
+        4 => {
+            c.out
+                .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+        _ => {
+            super::subcommand_syntax_error(c, args);
+            return;
+        }
+    };
+    let Some(id) = parse_i64(&args[2]) else {
+        c.out.error(super::NOT_INT);
+        return;
+    };
+    let target = c.globals.clients().get(&(id as u64)).cloned();
+    let released = id >= 0 && target.is_some_and(|t| t.block.unblock(how));
+    c.out.int(released as i64);
+}
+
 fn client_help(c: &mut Conn, _args: &[Bytes]) {
     const LINES: &[&str] = &[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -677,6 +706,8 @@ fn client_help(c: &mut Conn, _args: &[Bytes]) {
         "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "GETNAME",
         "    Return the name of the current connection.",
         "NO-EVICT (ON|OFF)",
@@ -684,10 +715,7 @@ fn client_help(c: &mut Conn, _args: &[Bytes]) {
         "HELP",
         "    Print this help.",
     ];
-    c.out.array(LINES.len());
-    for l in LINES {
-        c.out.simple(l);
-    }
+    super::reply_help(c, LINES);
 }
 
 #[allow(dead_code)]

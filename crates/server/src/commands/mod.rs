@@ -10,6 +10,8 @@ pub mod connection;
 pub mod databases;
 pub mod keys;
 pub mod meta;
+pub mod modules;
+pub mod replication;
 pub mod server_cmds;
 pub mod strings;
 
@@ -27,6 +29,8 @@ pub fn build_table() -> CommandTable {
     databases::register(&mut t);
     server_cmds::register(&mut t);
     cluster::register(&mut t);
+    replication::register(&mut t);
+    modules::register(&mut t);
     t.build()
 }
 
@@ -36,6 +40,34 @@ pub const NOT_INT: &str = "ERR value is not an integer or out of range";
 pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const DB_INDEX: &str = "ERR DB index is out of range";
+
+/// Replies a HELP text as Redis's `addReplyHelp` does: status lines.
+pub fn reply_help(c: &mut crate::conn::Conn, lines: &[&str]) {
+    c.out.array(lines.len());
+    for l in lines {
+        c.out.simple(l);
+    }
+}
+
+/// Redis's `addReplySubcommandSyntaxError`: the subcommand as sent (up to its first NUL, at
+/// most 128 bytes, CR/LF as spaces, as `addReplyErrorFormat` does), the command uppercased.
+pub fn subcommand_syntax_error(c: &mut crate::conn::Conn, args: &[bytes::Bytes]) {
+    let c_str = |a: &[u8]| a.iter().position(|&b| b == 0).map_or(a.len(), |n| n);
+    let sub = &args[1][..c_str(&args[1]).min(128)];
+    let mut e = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    e.extend(
+        sub.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    e.extend_from_slice(b"'. Try ");
+    e.extend(
+        args[0][..c_str(&args[0])]
+            .iter()
+            .map(|b| b.to_ascii_uppercase()),
+    );
+    e.extend_from_slice(b" HELP.");
+    c.out.error_bytes(&e);
+}
 
 /// Parses an integer argument as Redis's `string2ll` (strict: no spaces, no '+', no leading 0).
 pub fn parse_i64(arg: &[u8]) -> Option<i64> {

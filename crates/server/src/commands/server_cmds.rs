@@ -10,7 +10,7 @@
 //! shard callbacks (`coord::run_on`, `run_on_all`, keyed handlers).
 
 use super::meta::{self, MetaValue};
-use super::{eq_ic, parse_i64, NOT_INT, SYNTAX};
+use super::{eq_ic, parse_i64, reply_help, NOT_INT, SYNTAX};
 use crate::command::{arity_ok, Command, CommandTable, LocalFut, ShardCtx, TableBuilder};
 use crate::conn::Conn;
 use crate::coord::{run_on, run_on_all};
@@ -48,14 +48,6 @@ pub fn register(t: &mut TableBuilder) {
     t.conn("memory|malloc-stats", memory_malloc_stats);
     t.conn("memory|purge", memory_purge);
     t.conn("memory|help", memory_help);
-}
-
-/// Replies a HELP text as Redis's `addReplyHelp` does: status lines.
-fn reply_help(c: &mut Conn, lines: &[&str]) {
-    c.out.array(lines.len());
-    for l in lines {
-        c.out.simple(l);
-    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1191,13 +1183,6 @@ fn lolwut5(cols: usize, per_row: usize, per_col: usize, seed: u64) -> String {
 // DEBUG
 // ------------------------------------------------------------------------------------------
 
-fn debug_syntax_error(c: &mut Conn, args: &[Bytes]) {
-    let sub = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
-    c.out.error(&format!(
-        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try DEBUG HELP."
-    ));
-}
-
 /// C's `strtod` on the longest numeric prefix (0 when there is none), as DEBUG SLEEP parses.
 fn strtod_prefix(s: &[u8]) -> f64 {
     let s = std::str::from_utf8(s).unwrap_or("");
@@ -1285,7 +1270,7 @@ fn debug(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
             debug_populate(c, count as u64, prefix, size).await;
             c.out.ok();
         } else {
-            debug_syntax_error(c, &args);
+            super::subcommand_syntax_error(c, &args);
         }
     })
 }
