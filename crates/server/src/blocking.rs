@@ -111,6 +111,7 @@ pub async fn block(conn: &mut Conn, deadline: Option<Instant>) -> BlockEnd {
         g.blocked_with_timeout.fetch_add(1, Ordering::Relaxed);
     }
     let stream: &tokio::net::TcpStream = (*writer).as_ref();
+    let since = Instant::now();
     // Watch the socket for a close until the client sends more input, then poll for a kill.
     let mut watch_socket = true;
     let end = loop {
@@ -150,6 +151,8 @@ pub async fn block(conn: &mut Conn, deadline: Option<Instant>) -> BlockEnd {
         }
     };
     shared.block.leave();
+    let us = since.elapsed().as_micros() as u64;
+    conn.blocked_us = Some(conn.blocked_us.unwrap_or(0) + us);
     g.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     if deadline.is_some() {
         g.blocked_with_timeout.fetch_sub(1, Ordering::Relaxed);

@@ -62,6 +62,7 @@ pub mod flags {
     pub const PUBSUB: u32 = 1 << 11;
     pub const BLOCKING: u32 = 1 << 12;
     pub const SKIP_MONITOR: u32 = 1 << 13;
+    pub const SKIP_SLOWLOG: u32 = 1 << 15;
     /// Gated by `enable-debug-command` / `enable-module-command`. Redis's CMD_PROTECTED,
     /// which COMMAND INFO does not list, so it is set by name ([`of`]).
     pub const PROTECTED: u32 = 1 << 14;
@@ -93,6 +94,7 @@ pub mod flags {
                 "pubsub" => PUBSUB,
                 "blocking" => BLOCKING,
                 "skip_monitor" => SKIP_MONITOR,
+                "skip_slowlog" => SKIP_SLOWLOG,
                 _ => 0,
             };
         }

@@ -66,7 +66,10 @@ pub struct Conn {
     /// `enable-module-command` lets it run MODULE LOAD/LOADEX/UNLOAD.
     module_allowed: bool,
     /// The peer is 127.0.0.1 or ::1 (Redis's `islocalClient`).
-    is_local: bool,
+    pub is_local: bool,
+    /// Microseconds the running command spent blocked (`blocking::block`), if it blocked:
+    /// its accounted time leaves them out, and Redis 7.0 does not slow-log such a command.
+    pub blocked_us: Option<u64>,
     cfg_epoch: u64,
     pending: Pending,
     /// A connection or coordinator command ran since the last `publish_info`: names and flags
@@ -121,6 +124,7 @@ pub fn exec_on_shard(
     name: &'static str,
     args: &[Bytes],
     clock: &mut quanta::Instant,
+    client_id: u64,
 ) {
     let before = ctx.r.buf.len();
     handler(ctx, args);
@@ -130,6 +134,9 @@ pub fn exec_on_shard(
     *clock = end;
     let reply = &ctx.r.buf[before..];
     crate::stats::account(&mut ctx.shard.stats, name, usec, reply);
+    if ctx.shard.globals.slowlog.is_slow(usec) {
+        ctx.shard.globals.log_slow(client_id, name, args, usec);
+    }
 }
 
 impl Conn {
@@ -255,6 +262,7 @@ impl Conn {
         let job = Box::new(BatchJob {
             items,
             reply: ReplyTo::Socket(self.writer.clone(), report),
+            client: self.id,
         });
         if self.globals.inboxes[sid]
             .send(ShardMsg::Keyed(job))
@@ -399,8 +407,9 @@ impl Conn {
                         self.flush_pending().await;
                         let start = quanta::Instant::now();
                         let before = self.out.buf.len();
+                        let logged = args.clone();
                         cross(self, args).await;
-                        self.account_local(cmd.name, start, before);
+                        self.account_local(cmd, &logged, start, before);
                         self.reset_clocks();
                     }
                     (Err(command::SpansShards), None) => {
@@ -421,6 +430,9 @@ impl Conn {
                     c.cmd_clock = end;
                     let reply = &c.out.buf[before..];
                     crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, reply);
+                    if cmd.flags & command::flags::SKIP_SLOWLOG == 0 {
+                        c.slow_log(name, &args, usec);
+                    }
                 });
                 self.info_dirty = true;
             }
@@ -429,8 +441,9 @@ impl Conn {
                 self.flush_pending().await;
                 let start = quanta::Instant::now();
                 let before = self.out.buf.len();
+                let logged = args.clone();
                 h(self, args).await;
-                self.account_local(cmd.name, start, before);
+                self.account_local(cmd, &logged, start, before);
                 self.reset_clocks();
             }
         }
@@ -455,10 +468,32 @@ impl Conn {
         }
     }
 
-    fn account_local(&mut self, name: &'static str, start: quanta::Instant, before: usize) {
-        let usec = start.elapsed().as_micros() as u64;
+    /// Accounts a coordinator command that started at `start` and wrote its reply from
+    /// `before` on: commandstats and the slow log, leaving out time it spent blocked.
+    fn account_local(
+        &mut self,
+        cmd: &'static command::Command,
+        args: &[Bytes],
+        start: quanta::Instant,
+        before: usize,
+    ) {
+        let blocked = self.blocked_us.take();
+        let usec = (start.elapsed().as_micros() as u64).saturating_sub(blocked.unwrap_or(0));
         let reply = &self.out.buf[before.min(self.out.buf.len())..];
-        crate::stats::account(&mut self.shard.borrow_mut().stats, name, usec, reply);
+        crate::stats::account(&mut self.shard.borrow_mut().stats, cmd.name, usec, reply);
+        if blocked.is_none() && cmd.flags & command::flags::SKIP_SLOWLOG == 0 {
+            self.slow_log(cmd.name, args, usec);
+        }
+    }
+
+    /// Logs this connection's command in the slow log if it was slow.
+    fn slow_log(&self, name: &str, args: &[Bytes], usec: u64) {
+        if self.globals.slowlog.is_slow(usec) {
+            let peer = self.shared.addr.clone();
+            self.globals
+                .slowlog
+                .push(name, args, usec, peer, self.name.clone());
+        }
     }
 
     fn note_rejected(&mut self, name: Option<&'static str>, msg: &[u8]) {
@@ -523,7 +558,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock);
+            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, self.id);
             return;
         }
         if local_free {
@@ -538,7 +573,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock);
+            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, self.id);
             std::mem::swap(&mut rb.buf, &mut self.pending.local);
             self.pending
                 .pieces
@@ -589,6 +624,7 @@ impl Conn {
             let job = Box::new(BatchJob {
                 items,
                 reply: ReplyTo::Conn(tx),
+                client: self.id,
             });
             if self.globals.inboxes[sid]
                 .send(ShardMsg::Keyed(job))
@@ -696,6 +732,8 @@ impl Conn {
 struct BatchJob {
     items: Vec<RemoteItem>,
     reply: ReplyTo,
+    /// The connection's client id (for the slow log).
+    client: u64,
 }
 
 /// Where a `BatchJob`'s replies go.
@@ -725,7 +763,11 @@ impl crate::shard::KeyedWork for BatchJob {
     }
 
     fn run(self: Box<Self>, shard: &mut crate::shard::Shard) {
-        let BatchJob { items, reply } = *self;
+        let BatchJob {
+            items,
+            reply,
+            client,
+        } = *self;
         let mut rb = ReplyBuilder::default();
         let mut clock = quanta::Instant::now();
         let mut offs = Vec::with_capacity(items.len());
@@ -753,7 +795,7 @@ impl crate::shard::KeyedWork for BatchJob {
                 now,
                 no_touch: it.no_touch,
             };
-            exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock);
+            exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock, client);
             offs.push((start, rb.buf.len()));
         }
         let (writer, report) = match reply {
@@ -952,6 +994,7 @@ pub async fn serve(
         debug_allowed: false,
         module_allowed: false,
         is_local,
+        blocked_us: None,
         cfg_epoch: 0,
         pending: Pending::default(),
         info_dirty: true,

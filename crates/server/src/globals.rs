@@ -104,6 +104,7 @@ pub struct Globals {
     /// deadline (`clients_in_timeout_table`).
     pub blocked_clients: AtomicUsize,
     pub blocked_with_timeout: AtomicUsize,
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl Globals {
@@ -119,7 +120,12 @@ impl Globals {
                 char::from_digit((x % 16) as u32, 16).unwrap_or('0')
             })
             .collect();
+        let slowlog = crate::slowlog::SlowLog::new(
+            config.get_int("slowlog_log_slower_than"),
+            config.get_int("slowlog_max_len").max(0) as usize,
+        );
         Globals {
+            slowlog,
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(1),
             inboxes,
@@ -159,6 +165,33 @@ impl Globals {
 
     pub fn clients(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<ClientShared>>> {
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies options that live outside the config (after a CONFIG SET).
+    pub fn apply_config(&self) {
+        let c = self.config();
+        self.slowlog.configure(
+            c.get_int("slowlog_log_slower_than"),
+            c.get_int("slowlog_max_len").max(0) as usize,
+        );
+    }
+
+    /// Logs a command of client `client_id` that took `usec` in the slow log (the caller found
+    /// it slow: `slowlog.is_slow`), with the address and name the client last published: what
+    /// a shard running another thread's command knows of it.
+    pub fn log_slow(&self, client_id: u64, name: &str, args: &[bytes::Bytes], usec: u64) {
+        let (peer, cname) = match self.clients().get(&client_id) {
+            Some(cs) => (
+                cs.addr.clone(),
+                cs.info
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .name
+                    .clone(),
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        self.slowlog.push(name, args, usec, peer, cname);
     }
 
     pub fn pause_state(&self) -> Option<Pause> {

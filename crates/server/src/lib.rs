@@ -21,6 +21,7 @@ pub mod log;
 pub mod monitor;
 pub mod server;
 pub mod shard;
+pub mod slowlog;
 pub mod stats;
 
 pub use config::Config;

@@ -149,11 +149,11 @@ impl MonitorSink {
     }
 }
 
-/// The positions of `args` whose value a monitor must not see: the password (and user) of
+/// The positions of `args` whose value a monitor (or the slow log) must not show: the password (and user) of
 /// AUTH, the user and password of each `AUTH u p` of HELLO. As Redis, only what the command's
 /// own parsing reached: `AUTH a b c` (a syntax error) and a HELLO whose version is invalid
 /// show everything, and HELLO's options are walked up to the first one it rejects.
-fn redacted(name: &str, args: &[Bytes]) -> Vec<usize> {
+pub fn redacted(name: &str, args: &[Bytes]) -> Vec<usize> {
     match name {
         "auth" if args.len() <= 3 => (1..args.len()).collect(),
         "hello" if args.len() >= 2 => {

@@ -13,6 +13,7 @@ pub mod meta;
 pub mod modules;
 pub mod replication;
 pub mod server_cmds;
+pub mod slowlog;
 pub mod strings;
 
 use crate::command::{CommandTable, TableBuilder};
@@ -31,6 +32,7 @@ pub fn build_table() -> CommandTable {
     cluster::register(&mut t);
     replication::register(&mut t);
     modules::register(&mut t);
+    slowlog::register(&mut t);
     t.build()
 }
 

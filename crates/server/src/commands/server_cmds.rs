@@ -89,14 +89,6 @@ pub fn config_get_reply(
 }
 
 /// Redis's `islocalClient`: a loopback peer.
-fn is_local_client(c: &Conn) -> bool {
-    c.shared
-        .addr
-        .parse::<std::net::SocketAddr>()
-        .map(|a| a.ip().is_loopback())
-        .unwrap_or(false)
-}
-
 fn config_set(c: &mut Conn, args: &[Bytes]) {
     let rest = &args[2..];
     if rest.len() & 1 == 1 {
@@ -112,10 +104,13 @@ fn config_set(c: &mut Conn, args: &[Bytes]) {
         .zip(&values)
         .map(|(p, v)| (p[0].as_ref(), v.as_ref()))
         .collect();
-    let local = is_local_client(c);
+    let local = c.is_local;
     let res = c.globals.config_mut().config_set_multi_ex(&pairs, local);
     match res {
-        Ok(()) => c.out.ok(),
+        Ok(()) => {
+            c.globals.apply_config();
+            c.out.ok()
+        }
         Err(e) => match unknown_option_error(&e, &pairs) {
             Some(raw) => c.out.error_bytes(&raw),
             None => c.out.error(&e),
