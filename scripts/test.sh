@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need first (redis-server and
-# redis-tools from Debian, the oracle for the differential tests), so this works on a fresh
+# redis-tools from Debian: the oracle for the differential tests, and redis-cli for tests/tools.rs), so this works on a fresh
 # Debian machine. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1 \
+    || ! command -v redis-cli >/dev/null 2>&1; then
     echo "== installing redis-server and redis-tools (the differential oracle)"
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
