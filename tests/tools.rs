@@ -205,3 +205,36 @@ fn monitor_through_redis_cli_shows_commands() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn redis_benchmark_string_tests_run_clean() {
+    // The default tests this server's commands cover (lists, sets, hashes and sorted sets
+    // come with their families).
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let out = Command::new("redis-benchmark")
+        .args(["-p", &s.port.to_string(), "-q", "-n", "2000", "-c", "10"])
+        .args(["-t", "ping_inline,ping_mbulk,set,get,incr,mset"])
+        .output()
+        .expect("redis-benchmark (redis-tools) must be installed");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("ERR") && !text.contains("rror"), "{text}");
+    for t in [
+        "PING_INLINE",
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "MSET (10 keys)",
+    ] {
+        assert!(
+            // Progress lines end in CR and share a line with the result.
+            text.split(['\r', '\n'])
+                .flat_map(|l| l.split("   "))
+                .map(str::trim)
+                .any(|l| l.starts_with(&format!("{t}: ")) && l.contains("requests per second")),
+            "no result for {t}: {text}"
+        );
+    }
+}
