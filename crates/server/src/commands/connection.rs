@@ -607,14 +607,9 @@ fn client_setinfo(c: &mut Conn, args: &[Bytes]) {
 }
 
 fn client_pause(c: &mut Conn, args: &[Bytes]) {
-    let Some(ms) = parse_i64(&args[2]) else {
-        c.out.error("ERR timeout is not an integer or out of range");
+    let Some(ms) = super::timeout_ms(c, &args[2]) else {
         return;
     };
-    if ms < 0 {
-        c.out.error("ERR timeout is negative");
-        return;
-    }
     let mut all = true;
     if args.len() == 4 {
         if eq_ic(&args[3], "write") {
@@ -627,7 +622,7 @@ fn client_pause(c: &mut Conn, args: &[Bytes]) {
         c.out.error(SYNTAX);
         return;
     }
-    let until = Instant::now() + Duration::from_millis(ms as u64);
+    let until = Instant::now() + Duration::from_millis(ms);
     // A new pause never shortens a running one of the same or stronger kind.
     let cur = c.globals.pause_state();
     let next = match cur {

@@ -71,6 +71,22 @@ pub fn subcommand_syntax_error(c: &mut crate::conn::Conn, args: &[bytes::Bytes])
     c.out.error_bytes(&e);
 }
 
+/// Redis's `getTimeoutFromObjectOrReply` for milliseconds: a non-negative integer, else its
+/// error is replied and `None` returned.
+pub fn timeout_ms(c: &mut crate::conn::Conn, arg: &[u8]) -> Option<u64> {
+    match parse_i64(arg) {
+        None => {
+            c.out.error("ERR timeout is not an integer or out of range");
+            None
+        }
+        Some(ms) if ms < 0 => {
+            c.out.error("ERR timeout is negative");
+            None
+        }
+        Some(ms) => Some(ms as u64),
+    }
+}
+
 /// Parses an integer argument as Redis's `string2ll` (strict: no spaces, no '+', no leading 0).
 pub fn parse_i64(arg: &[u8]) -> Option<i64> {
     damselfly_resp::parse_i64_strict(arg)

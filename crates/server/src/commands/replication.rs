@@ -32,14 +32,9 @@ fn wait(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
             c.out.error(NOT_INT);
             return;
         };
-        let Some(ms) = parse_i64(&args[2]) else {
-            c.out.error("ERR timeout is not an integer or out of range");
+        let Some(ms) = super::timeout_ms(c, &args[2]) else {
             return;
         };
-        if ms < 0 {
-            c.out.error("ERR timeout is negative");
-            return;
-        }
         // Replicas that acknowledged this client's writes: none, there are none.
         let acked = 0;
         if want <= acked {
@@ -49,7 +44,7 @@ fn wait(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         // A deadline past what Instant can hold waits forever, as Redis's does.
         let deadline = match ms {
             0 => None,
-            ms => Instant::now().checked_add(Duration::from_millis(ms as u64)),
+            ms => Instant::now().checked_add(Duration::from_millis(ms)),
         };
         match blocking::block(c, deadline).await {
             BlockEnd::TimedOut | BlockEnd::Unblocked(Unblock::Timeout) => c.out.int(acked),
