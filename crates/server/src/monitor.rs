@@ -164,7 +164,7 @@ pub fn redacted(name: &str, args: &[Bytes]) -> Vec<usize> {
             let mut i = 2;
             while i < args.len() {
                 let more = args.len() - 1 - i;
-                let opt = c_str(&args[i]);
+                let opt = crate::commands::c_str(&args[i]);
                 if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
                     out.extend([i + 1, i + 2]);
                     i += 3;
@@ -177,14 +177,6 @@ pub fn redacted(name: &str, args: &[Bytes]) -> Vec<usize> {
             out
         }
         _ => Vec::new(),
-    }
-}
-
-/// An argument as C code compares it: up to its first NUL.
-fn c_str(arg: &[u8]) -> &[u8] {
-    match arg.iter().position(|&b| b == 0) {
-        Some(n) => &arg[..n],
-        None => arg,
     }
 }
 

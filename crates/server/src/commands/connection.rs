@@ -3,7 +3,7 @@
 //! Invariant: these touch only the calling connection (and the shared client registry for
 //! CLIENT LIST/KILL/PAUSE); none reads or writes keys.
 
-use super::{eq_ic, parse_i64, DB_INDEX, SYNTAX};
+use super::{c_str, eq_ic, parse_i64, DB_INDEX, SYNTAX};
 use crate::command::{LocalFut, TableBuilder};
 use crate::conn::{Conn, ReplyMode};
 use crate::globals::{ClientShared, Pause};
@@ -133,14 +133,6 @@ fn auth(c: &mut Conn, args: &[Bytes]) {
             c.out.ok();
         }
         Err(e) => c.out.error(e),
-    }
-}
-
-/// An argument as C code sees it: up to its first NUL.
-fn c_str(arg: &[u8]) -> &[u8] {
-    match arg.iter().position(|&b| b == 0) {
-        Some(n) => &arg[..n],
-        None => arg,
     }
 }
 

@@ -51,22 +51,26 @@ pub fn reply_help(c: &mut crate::conn::Conn, lines: &[&str]) {
     }
 }
 
+/// An argument as C code sees it: up to its first NUL.
+pub fn c_str(arg: &[u8]) -> &[u8] {
+    match arg.iter().position(|&b| b == 0) {
+        Some(n) => &arg[..n],
+        None => arg,
+    }
+}
+
 /// Redis's `addReplySubcommandSyntaxError`: the subcommand as sent (up to its first NUL, at
 /// most 128 bytes, CR/LF as spaces, as `addReplyErrorFormat` does), the command uppercased.
 pub fn subcommand_syntax_error(c: &mut crate::conn::Conn, args: &[bytes::Bytes]) {
-    let c_str = |a: &[u8]| a.iter().position(|&b| b == 0).map_or(a.len(), |n| n);
-    let sub = &args[1][..c_str(&args[1]).min(128)];
+    let sub = c_str(&args[1]);
+    let sub = &sub[..sub.len().min(128)];
     let mut e = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
     e.extend(
         sub.iter()
             .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
     );
     e.extend_from_slice(b"'. Try ");
-    e.extend(
-        args[0][..c_str(&args[0])]
-            .iter()
-            .map(|b| b.to_ascii_uppercase()),
-    );
+    e.extend(c_str(&args[0]).iter().map(|b| b.to_ascii_uppercase()));
     e.extend_from_slice(b" HELP.");
     c.out.error_bytes(&e);
 }
