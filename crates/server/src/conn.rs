@@ -59,8 +59,15 @@ pub struct Conn {
     pub requirepass: Option<Vec<u8>>,
     pub dbnum: usize,
     pub cluster_emulated: bool,
-    /// MONITOR mode: the sink other connections' commands are fed to.
-    pub monitor: Option<Arc<crate::monitor::MonitorSink>>,
+    /// MONITOR mode: other connections' commands are fed to this one's push sink.
+    pub monitor: bool,
+    /// This connection's CLIENT TRACKING mode (the shards read the shared copy in
+    /// `ClientShared::tracking`; this one decides what to remember, with no lock).
+    pub tracking: TrackMode,
+    /// CLIENT CACHING YES|NO given for the next command.
+    pub caching: bool,
+    /// The cross-shard command running now is to remember its keys (`coord::single_hop`).
+    pub track_cross: bool,
     /// `enable-debug-command` lets this connection run DEBUG (`local`: from 127.0.0.1 or ::1).
     debug_allowed: bool,
     /// `enable-module-command` lets it run MODULE LOAD/LOADEX/UNLOAD.
@@ -89,6 +96,16 @@ pub struct Conn {
     cmd_clock: quanta::Instant,
 }
 
+/// What of CLIENT TRACKING a connection needs to decide whether a command's keys are to be
+/// remembered.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct TrackMode {
+    pub on: bool,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+}
+
 /// A reply produced out of line, placed back in order at flush.
 enum Piece {
     Local(usize, usize),
@@ -105,6 +122,8 @@ struct RemoteItem {
     handler: ShardHandler,
     name: &'static str,
     args: Vec<Bytes>,
+    /// Remember the command's keys for client-side caching.
+    track: bool,
 }
 
 #[derive(Default)]
@@ -118,6 +137,9 @@ struct Pending {
 /// Runs one shard command and accounts it in the executing shard's stats. `clock` is when the
 /// command started (the previous command's end, in a run of them: one clock read per command,
 /// not two); it is left at this command's end.
+///
+/// With `track`, the command's keys are remembered for the client (CLIENT TRACKING), in this
+/// same run; invalidations the command causes for its own client follow its reply.
 pub fn exec_on_shard(
     ctx: &mut ShardCtx<'_>,
     handler: ShardHandler,
@@ -125,9 +147,18 @@ pub fn exec_on_shard(
     args: &[Bytes],
     clock: &mut quanta::Instant,
     client_id: u64,
+    track: Option<&'static command::Command>,
 ) {
     let before = ctx.r.buf.len();
+    ctx.shard.tracking.begin(client_id, true);
     handler(ctx, args);
+    if let Some(cmd) = track {
+        for p in cmd.key_positions(args) {
+            if let Some(k) = args.get(p) {
+                ctx.shard.tracking.remember(k, client_id);
+            }
+        }
+    }
     // quanta reads the TSC (a few ns) where the OS clock costs a vDSO call per read.
     let end = quanta::Instant::now();
     let usec = end.duration_since(*clock).as_micros() as u64;
@@ -137,6 +168,7 @@ pub fn exec_on_shard(
     if ctx.shard.globals.slowlog.is_slow(usec) {
         ctx.shard.globals.log_slow(client_id, name, args, usec);
     }
+    ctx.shard.tracking.end(&mut ctx.r.buf);
 }
 
 impl Conn {
@@ -366,7 +398,7 @@ impl Conn {
             return;
         }
         // A monitor is a replica to Redis, and a replica may not touch keys.
-        if self.monitor.is_some()
+        if self.monitor
             && cmd.flags
                 & (command::flags::READONLY | command::flags::WRITE | command::flags::MAY_REPLICATE)
                 != 0
@@ -396,21 +428,27 @@ impl Conn {
             self.flush_pending().await;
         }
         let skip = self.begin_reply_mode();
+        let track = self.tracks_reads_of(cmd);
         match cmd.handler {
             Handler::Keyed { shard: h, cross } => {
                 let owner = resolved
                     .shard
                     .unwrap_or_else(|| cmd.key_shard(&args, self.globals.nshards()));
                 match (owner, cross) {
-                    (Ok(sid), _) => self.run_keyed(sid.unwrap_or(self.shard_id), cmd, h, args),
+                    (Ok(sid), _) => {
+                        self.run_keyed(sid.unwrap_or(self.shard_id), cmd, h, args, track)
+                    }
                     (Err(command::SpansShards), Some(cross)) => {
                         self.flush_pending().await;
                         let start = quanta::Instant::now();
                         let before = self.out.buf.len();
                         let logged = args.clone();
+                        self.track_cross = track;
                         cross(self, args).await;
+                        self.track_cross = false;
                         self.account_local(cmd, &logged, start, before);
                         self.reset_clocks();
+                        let _ = self.drain_pushes();
                     }
                     (Err(command::SpansShards), None) => {
                         // Every multi-key command registers a cross-shard handler; this is a bug.
@@ -445,7 +483,12 @@ impl Conn {
                 h(self, args).await;
                 self.account_local(cmd, &logged, start, before);
                 self.reset_clocks();
+                let _ = self.drain_pushes();
             }
+        }
+        // CLIENT CACHING applies to the next command (CLIENT subcommands leave it set).
+        if self.caching && !cmd.name.starts_with("client|") {
+            self.caching = false;
         }
         if skip.is_some() {
             self.flush_pending().await;
@@ -462,8 +505,8 @@ impl Conn {
             self.globals.monitors.feed(&line);
             // A monitor sees its own command right after its reply, as in Redis (its replies
             // are all local: it may not run keyed commands, so `out` is in request order).
-            if self.monitor.is_some() {
-                let _ = self.drain_monitor();
+            if self.monitor {
+                let _ = self.drain_pushes();
             }
         }
     }
@@ -540,13 +583,29 @@ impl Conn {
             .push(Piece::Local(start, self.pending.local.len()));
     }
 
+    /// Whether `cmd`'s keys are to be remembered for this client (CLIENT TRACKING, not
+    /// BCAST: read-only commands, as OPTIN/OPTOUT and CLIENT CACHING say).
+    #[inline]
+    fn tracks_reads_of(&self, cmd: &command::Command) -> bool {
+        let t = self.tracking;
+        // OPTIN: only with CACHING YES given; OPTOUT: unless CACHING NO was given.
+        let wanted = if t.optin {
+            self.caching
+        } else {
+            !(t.optout && self.caching)
+        };
+        t.on && !t.bcast && wanted && cmd.flags & command::flags::READONLY != 0
+    }
+
     fn run_keyed(
         &mut self,
         sid: usize,
         cmd: &'static command::Command,
         h: ShardHandler,
         args: Vec<Bytes>,
+        track: bool,
     ) {
+        let tracked = track.then_some(cmd);
         let name = cmd.name;
         let local_free = sid == self.shard_id && self.shard.borrow().locks.idle();
         if local_free && (self.pending.remote == 0 || self.reply_mode != ReplyMode::On) {
@@ -558,7 +617,15 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, self.id);
+            exec_on_shard(
+                &mut ctx,
+                h,
+                name,
+                &args,
+                &mut self.cmd_clock,
+                self.id,
+                tracked,
+            );
             return;
         }
         if local_free {
@@ -573,7 +640,15 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, self.id);
+            exec_on_shard(
+                &mut ctx,
+                h,
+                name,
+                &args,
+                &mut self.cmd_clock,
+                self.id,
+                tracked,
+            );
             std::mem::swap(&mut rb.buf, &mut self.pending.local);
             self.pending
                 .pieces
@@ -593,6 +668,7 @@ impl Conn {
             handler: h,
             name,
             args,
+            track,
         });
         self.pending.pieces.push(Piece::Remote(sid, idx));
         self.pending.remote += 1;
@@ -684,13 +760,14 @@ impl Conn {
         }
     }
 
-    /// Appends the MONITOR lines fed since the last write to the output; an error when this
-    /// monitor fell behind past its limit (the feeder closed its socket and logged it).
-    fn drain_monitor(&mut self) -> Result<(), crate::monitor::Overflow> {
-        let Some(m) = &self.monitor else {
+    /// Appends what other threads pushed for this connection since the last write (MONITOR
+    /// lines, invalidations) to the output; an error when it fell behind past its limit (the
+    /// pusher closed its socket and logged it).
+    pub fn drain_pushes(&mut self) -> Result<(), crate::push::Overflow> {
+        if !self.shared.pushes.has_pending() {
             return Ok(());
-        };
-        m.drain_into(&mut self.out.buf)
+        }
+        self.shared.pushes.drain_into(&mut self.out.buf)
     }
 
     /// Refreshes what CLIENT LIST/INFO show of this connection (once per batch). The names and
@@ -721,7 +798,7 @@ impl Conn {
         }
         i.no_evict = self.no_evict;
         i.no_touch = self.no_touch;
-        i.monitor = self.monitor.is_some();
+        i.monitor = self.monitor;
         if i.user != self.user {
             i.user = self.user.clone();
         }
@@ -795,9 +872,18 @@ impl crate::shard::KeyedWork for BatchJob {
                 now,
                 no_touch: it.no_touch,
             };
-            exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock, client);
+            exec_on_shard(
+                &mut ctx,
+                it.handler,
+                it.name,
+                &it.args,
+                &mut clock,
+                client,
+                it.track.then_some(it.cmd),
+            );
             offs.push((start, rb.buf.len()));
         }
+        shard.tracking.flush_bcast();
         let (writer, report) = match reply {
             ReplyTo::Conn(tx) => {
                 let _ = tx.send((rb.buf, offs));
@@ -933,7 +1019,8 @@ pub async fn serve(
     let id = globals.next_client_id.fetch_add(1, Ordering::Relaxed);
     let (mut reader, writer) = stream.into_split();
     let writer = Arc::new(writer);
-    let shared = Arc::new(ClientShared {
+    let push_limit = crate::push::limit_of(&globals.config());
+    let shared = Arc::new_cyclic(|me| ClientShared {
         id,
         addr: peer,
         laddr: local,
@@ -956,6 +1043,9 @@ pub async fn serve(
         killed: std::sync::atomic::AtomicBool::new(false),
         socket: Arc::downgrade(&writer),
         block: crate::blocking::BlockSlot::default(),
+        pushes: Arc::new(crate::push::PushSink::new(id, me.clone(), push_limit)),
+        tracking: std::sync::Mutex::new(crate::tracking::TrackState::default()),
+        resp3: std::sync::atomic::AtomicBool::new(false),
     });
     globals.clients().insert(id, shared.clone());
     let (dbnum, cluster_emulated) = {
@@ -990,7 +1080,10 @@ pub async fn serve(
         requirepass: None,
         dbnum,
         cluster_emulated,
-        monitor: None,
+        monitor: false,
+        tracking: TrackMode::default(),
+        caching: false,
+        track_cross: false,
         debug_allowed: false,
         module_allowed: false,
         is_local,
@@ -1031,8 +1124,8 @@ pub async fn serve(
         // limit below are judged as Redis judges them.
         let cap = read_cap(need, buf.len(), buf.capacity() - buf.len());
         // A monitor never times out (a replica to Redis).
-        let idle_timeout = conn.idle_timeout.filter(|_| conn.monitor.is_none());
-        let monitor = conn.monitor.clone();
+        let idle_timeout = conn.idle_timeout.filter(|_| !conn.monitor);
+        let pushes = &shared.pushes;
         let read = async {
             let mut window = bytes::BufMut::limit(&mut buf, cap);
             match idle_timeout {
@@ -1055,12 +1148,7 @@ pub async fn serve(
                     None => std::future::pending().await,
                 }
             }, if inflight => Woke::Inflight(r),
-            _ = async {
-                match monitor.as_ref() {
-                    Some(m) => m.wait().await,
-                    None => std::future::pending().await,
-                }
-            }, if monitor.is_some() => Woke::Monitor,
+            _ = pushes.wait() => Woke::Pushed,
         };
         let n = match woke {
             Woke::Read(Some(Ok(n))) => n,
@@ -1072,8 +1160,8 @@ pub async fn serve(
                 }
                 continue;
             }
-            Woke::Monitor => {
-                if conn.drain_monitor().is_err()
+            Woke::Pushed => {
+                if conn.drain_pushes().is_err()
                     || conn.finish_inflight().await.is_err()
                     || write_output(&mut conn).await.is_err()
                 {
@@ -1120,6 +1208,11 @@ pub async fn serve(
                 }
             }
         }
+        // Invalidations that arrived before this batch go before its replies (a client must
+        // see them before any reply that reflects the change).
+        if conn.drain_pushes().is_err() {
+            break;
+        }
         conn.process_batch(cmds, proto_err.is_none()).await;
         // A drain point: work other threads queued for this shard while we ran.
         crate::shard::drain_inbox(&conn.shard, &conn.globals.inboxes[conn.shard_id]);
@@ -1129,7 +1222,10 @@ pub async fn serve(
             conn.close_after_reply = true;
         }
         conn.publish_info(qbuf);
-        if conn.drain_monitor().is_err() {
+        // BCAST invalidations for what this batch changed on this thread's shard, then
+        // everything pushed for this connection meanwhile.
+        conn.shard.borrow_mut().tracking.flush_bcast();
+        if conn.drain_pushes().is_err() {
             break;
         }
         if (!conn.out.buf.is_empty() || conn.close_after_reply)
@@ -1151,9 +1247,10 @@ pub async fn serve(
             break;
         }
     }
-    if conn.monitor.is_some() {
+    if conn.monitor {
         globals.monitors.remove(id);
     }
+    globals.tracking.disable(&shared);
     // The socket is shut down and closed when the last holder of its write half drops it (a
     // direct write still in flight keeps it open until it is done).
     drop(conn);
@@ -1166,8 +1263,8 @@ pub async fn serve(
 enum Woke {
     Read(Option<std::io::Result<usize>>),
     Inflight(crate::direct::Outcome),
-    /// Lines for this MONITOR connection.
-    Monitor,
+    /// Other threads pushed output for this connection (MONITOR lines, invalidations).
+    Pushed,
 }
 
 /// Writes the connection's output buffer to its socket and empties it.

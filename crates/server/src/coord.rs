@@ -19,19 +19,32 @@ use crate::shard::{Grant, Shard, ShardMsg, ShardRef, Waiter};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Runs `f` on `sh` as a command of `client`: the invalidations its changes send know who
+/// changed the keys (CLIENT TRACKING ... NOLOOP), and BCAST messages for them go out when it
+/// ends. Its own invalidations go to the client's push sink, which the connection drains
+/// right after the command.
+pub fn as_client<R>(sh: &mut Shard, client: u64, f: impl FnOnce(&mut Shard) -> R) -> R {
+    sh.tracking.begin(client, false);
+    let r = f(sh);
+    sh.tracking.end(&mut Vec::new());
+    sh.tracking.flush_bcast();
+    r
+}
+
 /// Runs `f` on shard `sid` and returns its result.
 pub async fn run_on<R, F>(conn: &Conn, sid: usize, f: F) -> Option<R>
 where
     R: Send + 'static,
     F: FnOnce(&mut Shard) -> R + Send + 'static,
 {
+    let client = conn.id;
     if sid == conn.shard_id && conn.shard.borrow().locks.idle() {
         let mut sh = conn.shard.borrow_mut();
-        return Some(f(&mut sh));
+        return Some(as_client(&mut sh, client, f));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: crate::shard::ShardFn = Box::new(move |s| {
-        let _ = tx.send(f(s));
+        let _ = tx.send(as_client(s, client, f));
     });
     conn.globals.inboxes[sid].send(ShardMsg::Run(job)).ok()?;
     rx.await.ok()
@@ -44,6 +57,7 @@ where
     F: Fn(&mut Shard) -> R + Send + Sync + Clone + 'static,
 {
     let n = conn.globals.nshards();
+    let client = conn.id;
     let mut rxs = Vec::with_capacity(n);
     let mut local = None;
     for sid in 0..n {
@@ -55,7 +69,7 @@ where
         let (tx, rx) = tokio::sync::oneshot::channel();
         let g = f.clone();
         let job: crate::shard::ShardFn = Box::new(move |s| {
-            let _ = tx.send(g(s));
+            let _ = tx.send(as_client(s, client, g));
         });
         if conn.globals.inboxes[sid].send(ShardMsg::Run(job)).is_ok() {
             rxs.push(Some(rx));
@@ -65,7 +79,7 @@ where
     }
     let mut local_result = local.map(|_| {
         let mut sh = conn.shard.borrow_mut();
-        f(&mut sh)
+        as_client(&mut sh, client, f)
     });
     let mut out = Vec::with_capacity(n);
     for rx in rxs {
@@ -106,6 +120,8 @@ pub fn group_by_shard(
 /// An atomic multi-shard transaction holding locks on a set of shards.
 pub struct Tx {
     id: u64,
+    /// The client whose command this is.
+    client: u64,
     /// Shards where locks were taken or asked for, in the order they were asked.
     shards: Vec<usize>,
     globals: Arc<Globals>,
@@ -118,6 +134,7 @@ impl Tx {
     fn new(conn: &Conn, nshards: usize) -> Tx {
         Tx {
             id: conn.globals.next_tx_id.fetch_add(1, Ordering::Relaxed),
+            client: conn.id,
             shards: Vec::with_capacity(nshards),
             globals: conn.globals.clone(),
             local: conn.shard.clone(),
@@ -198,13 +215,14 @@ impl Tx {
         F: FnOnce(&mut Shard) -> R + Send + 'static,
     {
         debug_assert!(self.shards.contains(&sid));
+        let client = self.client;
         if sid == self.local_id {
             let mut sh = self.local.borrow_mut();
-            return Some(f(&mut sh));
+            return Some(as_client(&mut sh, client, f));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: crate::shard::ShardFn = Box::new(move |s| {
-            let _ = tx.send(f(s));
+            let _ = tx.send(as_client(s, client, f));
         });
         self.globals.inboxes[sid]
             .send(ShardMsg::TxRun(self.id, job))
@@ -219,6 +237,7 @@ impl Tx {
         F: Fn(&mut Shard) -> R + Send + Sync + Clone + 'static,
     {
         let mut rxs = Vec::new();
+        let client = self.client;
         for &sid in &self.shards {
             if sid == self.local_id {
                 rxs.push(None);
@@ -227,7 +246,7 @@ impl Tx {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let g = f.clone();
             let job: crate::shard::ShardFn = Box::new(move |s| {
-                let _ = tx.send(g(s));
+                let _ = tx.send(as_client(s, client, g));
             });
             let sent = self.globals.inboxes[sid]
                 .send(ShardMsg::TxRun(self.id, job))
@@ -240,7 +259,7 @@ impl Tx {
                 Some(rx) => out.push(rx.await.ok()),
                 None if self.shards[i] == self.local_id => {
                     let mut sh = self.local.borrow_mut();
-                    out.push(Some(f(&mut sh)));
+                    out.push(Some(as_client(&mut sh, client, f.clone())));
                 }
                 None => out.push(None),
             }
@@ -256,12 +275,13 @@ impl Tx {
         F: FnOnce(&mut Shard) -> R + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let client = self.client;
         if sid == self.local_id {
             let mut sh = self.local.borrow_mut();
-            let _ = tx.send(f(&mut sh));
+            let _ = tx.send(as_client(&mut sh, client, f));
         } else {
             let job: crate::shard::ShardFn = Box::new(move |s| {
-                let _ = tx.send(f(s));
+                let _ = tx.send(as_client(s, client, f));
             });
             let _ = self.globals.inboxes[sid].send(ShardMsg::TxRun(self.id, job));
         }
@@ -331,6 +351,10 @@ pub async fn single_hop<R: Send + 'static>(
     mut make: impl FnMut(usize, &[usize]) -> Part<R>,
 ) -> Vec<Option<R>> {
     let n = groups.len();
+    // With tracking clients about, every part is awaited: the invalidations its changes send
+    // must be on their way before the command's reply is (as in Redis, where they are in the
+    // other clients' buffers by then).
+    let want_results = want_results || conn.globals.tracking.tracking_clients() > 0;
     let mut results: Vec<Option<R>> = (0..n).map(|_| None).collect();
     if n == 0 {
         return results;
@@ -339,7 +363,31 @@ pub async fn single_hop<R: Send + 'static>(
         .iter()
         .map(|(_, pos)| Need::Keys(pos.iter().map(|&p| (key_fp(&args[p]), exclusive)).collect()))
         .collect();
-    let mut parts: Vec<Option<Part<R>>> = groups.iter().map(|(s, p)| Some(make(*s, p))).collect();
+    // Each part runs as the client's command and, for a tracked read, remembers its keys in
+    // the same run (`tracking.rs`).
+    let client = conn.id;
+    let track = conn.track_cross;
+    let mut parts: Vec<Option<Part<R>>> = groups
+        .iter()
+        .map(|(s, p)| {
+            let part = make(*s, p);
+            let keys: Vec<bytes::Bytes> = if track {
+                p.iter().map(|&i| args[i].clone()).collect()
+            } else {
+                Vec::new()
+            };
+            let wrapped: Part<R> = Box::new(move |sh: &mut Shard| {
+                as_client(sh, client, |sh| {
+                    let r = part(sh);
+                    for k in &keys {
+                        sh.tracking.remember(k, client);
+                    }
+                    r
+                })
+            });
+            Some(wrapped)
+        })
+        .collect();
     let mut tx = Tx::new(conn, n);
     for i in 0..n - 1 {
         tx.lock_one(conn, groups[i].0, needs[i].clone()).await;

@@ -28,6 +28,12 @@ pub struct ClientShared {
     pub socket: std::sync::Weak<tokio::net::tcp::OwnedWriteHalf>,
     /// Whether the connection is blocked in a command, and CLIENT UNBLOCK's way to it.
     pub block: crate::blocking::BlockSlot,
+    /// Output other threads produce for this connection (MONITOR lines, invalidations).
+    pub pushes: Arc<crate::push::PushSink>,
+    /// CLIENT TRACKING settings (read by the shards that send this client invalidations).
+    pub tracking: Mutex<crate::tracking::TrackState>,
+    /// The connection speaks RESP3 (set at once by HELLO and RESET: a push is encoded for it).
+    pub resp3: AtomicBool,
 }
 
 /// Mutable, descriptive state of a client (refreshed once per batch of commands).
@@ -50,6 +56,15 @@ pub struct ClientInfo {
 }
 
 impl ClientShared {
+    pub fn tracking(&self) -> std::sync::MutexGuard<'_, crate::tracking::TrackState> {
+        self.tracking.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    pub fn resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
         if let Some(w) = self.socket.upgrade() {
@@ -105,6 +120,8 @@ pub struct Globals {
     pub blocked_clients: AtomicUsize,
     pub blocked_with_timeout: AtomicUsize,
     pub slowlog: crate::slowlog::SlowLog,
+    /// Client-side caching (CLIENT TRACKING): who tracks, BCAST prefixes.
+    pub tracking: crate::tracking::Trackers,
 }
 
 impl Globals {
@@ -124,8 +141,12 @@ impl Globals {
             config.get_int("slowlog_log_slower_than"),
             config.get_int("slowlog_max_len").max(0) as usize,
         );
+        let tracking = crate::tracking::Trackers::new(
+            config.get_int("tracking_table_max_keys").max(0) as usize,
+        );
         Globals {
             slowlog,
+            tracking,
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(1),
             inboxes,
@@ -174,6 +195,8 @@ impl Globals {
             c.get_int("slowlog_log_slower_than"),
             c.get_int("slowlog_max_len").max(0) as usize,
         );
+        self.tracking
+            .set_max_keys(c.get_int("tracking_table_max_keys").max(0) as usize);
     }
 
     /// Logs a command of client `client_id` that took `usec` in the slow log (the caller found

@@ -295,6 +295,10 @@ pub struct InfoData {
     pub config_file: String,
     pub connected_clients: usize,
     pub blocked_clients: usize,
+    pub tracking_clients: usize,
+    pub tracking_keys: usize,
+    pub tracking_items: usize,
+    pub tracking_prefixes: usize,
     pub clients_in_timeout_table: usize,
     pub maxclients: i64,
     pub max_input_buffer: usize,
@@ -359,6 +363,10 @@ pub async fn gather(c: &Conn, s: &Sections) -> InfoData {
         config_file,
         connected_clients: g.connected_clients.load(Ordering::Relaxed),
         blocked_clients: g.blocked_clients.load(Ordering::Relaxed),
+        tracking_clients: g.tracking.tracking_clients(),
+        tracking_keys: g.tracking.total_keys.load(Ordering::Relaxed),
+        tracking_items: g.tracking.total_items.load(Ordering::Relaxed),
+        tracking_prefixes: g.tracking.total_prefixes(),
         clients_in_timeout_table: g.blocked_with_timeout.load(Ordering::Relaxed),
         maxclients,
         max_input_buffer: 0,
@@ -508,7 +516,7 @@ pub fn render(s: &Sections, d: &InfoData) -> String {
         f(o, "client_recent_max_input_buffer", d.max_input_buffer);
         f(o, "client_recent_max_output_buffer", 0);
         f(o, "blocked_clients", d.blocked_clients);
-        f(o, "tracking_clients", 0);
+        f(o, "tracking_clients", d.tracking_clients);
         f(o, "clients_in_timeout_table", d.clients_in_timeout_table);
     });
     section("memory", "Memory", &|o| {
@@ -691,13 +699,13 @@ pub fn render(s: &Sections, d: &InfoData) -> String {
             "active_defrag_key_misses",
             "total_active_defrag_time",
             "current_active_defrag_time",
-            "tracking_total_keys",
-            "tracking_total_items",
-            "tracking_total_prefixes",
-            "unexpected_error_replies",
         ] {
             f(o, k, 0);
         }
+        f(o, "tracking_total_keys", d.tracking_keys);
+        f(o, "tracking_total_items", d.tracking_items);
+        f(o, "tracking_total_prefixes", d.tracking_prefixes);
+        f(o, "unexpected_error_replies", 0);
         f(o, "total_error_replies", errors);
         f(o, "dump_payload_sanitizations", 0);
         f(o, "total_reads_processed", 0);

@@ -19,10 +19,12 @@ pub mod info;
 pub mod locks;
 pub mod log;
 pub mod monitor;
+pub mod push;
 pub mod server;
 pub mod shard;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 
 pub use config::Config;
 pub use server::run;

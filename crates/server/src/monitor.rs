@@ -8,21 +8,17 @@
 //! (unknown, wrong arity, NOAUTH) are not fed. Lines from one connection arrive in the order
 //! it sent them; lines of different connections interleave as their threads ran them.
 //!
-//! Each monitor has a [`MonitorSink`]: a byte buffer any thread appends to and a `Notify` that
-//! wakes the monitor's connection task to write it out. The buffer is bounded: a monitor that
-//! does not read is closed once its pending lines pass its limit (the `normal` class hard
-//! limit of `client-output-buffer-limit` when set, else [`DEFAULT_LIMIT`]), where Redis's
-//! default (`normal 0 0 0`) lets it grow without bound (docs/compatibility.md).
+//! Lines go to each monitor's push sink (`crate::push`), which is bounded: a monitor that does
+//! not read is closed once its pending lines pass its limit, where Redis's default
+//! (`normal 0 0 0`) lets it grow without bound (docs/compatibility.md).
 //!
 //! Invariant: with no monitor connected, the whole cost on the command path is one relaxed
 //! atomic load ([`Monitors::active`]); the registry lock is never held across an `.await`.
 
+use crate::push::PushSink;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Pending output a monitor may hold when `client-output-buffer-limit normal` sets none.
-pub const DEFAULT_LIMIT: usize = 64 << 20;
 
 /// What Redis shows in place of a redacted argument.
 const REDACTED: &[u8] = b"(redacted)";
@@ -31,30 +27,7 @@ const REDACTED: &[u8] = b"(redacted)";
 #[derive(Default)]
 pub struct Monitors {
     active: AtomicUsize,
-    sinks: Mutex<Vec<Arc<MonitorSink>>>,
-}
-
-/// One monitoring connection's pending lines.
-pub struct MonitorSink {
-    pub client_id: u64,
-    limit: usize,
-    /// The monitor's connection, closed at once on overflow: its task may be blocked writing
-    /// to a client that does not read, and would not look at the sink again.
-    client: Option<Arc<crate::globals::ClientShared>>,
-    buf: Mutex<SinkBuf>,
-    notify: tokio::sync::Notify,
-}
-
-#[derive(Default)]
-struct SinkBuf {
-    data: Vec<u8>,
-    overflow: bool,
-}
-
-/// A monitor's pending output went past its limit; the connection is to be closed.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Overflow {
-    pub limit: usize,
+    sinks: Mutex<Vec<Arc<PushSink>>>,
 }
 
 impl Monitors {
@@ -68,31 +41,19 @@ impl Monitors {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Registers a monitor for connection `client_id` (`client`: its shared state, to close it
-    /// on overflow).
-    pub fn add(
-        &self,
-        client_id: u64,
-        client: Option<Arc<crate::globals::ClientShared>>,
-        limit: usize,
-    ) -> Arc<MonitorSink> {
-        let sink = Arc::new(MonitorSink {
-            client_id,
-            limit,
-            client,
-            buf: Mutex::new(SinkBuf::default()),
-            notify: tokio::sync::Notify::new(),
-        });
+    /// Registers `sink`, a connection's push sink, as a monitor (`limit`: the most pending
+    /// output it may hold).
+    pub fn add(&self, sink: Arc<PushSink>, limit: usize) {
+        sink.set_limit(limit);
         let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        sinks.push(sink.clone());
+        sinks.push(sink);
         self.active.store(sinks.len(), Ordering::Relaxed);
-        sink
     }
 
     /// Unregisters the monitor of connection `client_id` (RESET, close, CLIENT KILL).
     pub fn remove(&self, client_id: u64) {
         let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        sinks.retain(|s| s.client_id != client_id);
+        sinks.retain(|s| s.client_id() != client_id);
         self.active.store(sinks.len(), Ordering::Relaxed);
     }
 
@@ -102,50 +63,6 @@ impl Monitors {
         for s in sinks.iter() {
             s.push(line);
         }
-    }
-}
-
-impl MonitorSink {
-    fn push(&self, line: &[u8]) {
-        {
-            let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
-            if b.overflow {
-                return;
-            }
-            if b.data.len() + line.len() > self.limit {
-                b.overflow = true;
-                b.data = Vec::new();
-                if let Some(c) = &self.client {
-                    crate::log::info(&format!(
-                        "Client id={} addr={} closed for overcoming of output buffer limits: MONITOR output past {} bytes",
-                        c.id, c.addr, self.limit
-                    ));
-                    c.close();
-                }
-            } else {
-                b.data.extend_from_slice(line);
-            }
-        }
-        self.notify.notify_one();
-    }
-
-    /// Moves the pending lines to the end of `out`.
-    pub fn drain_into(&self, out: &mut Vec<u8>) -> Result<(), Overflow> {
-        let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
-        if b.overflow {
-            return Err(Overflow { limit: self.limit });
-        }
-        if out.is_empty() {
-            std::mem::swap(out, &mut b.data);
-        } else {
-            out.append(&mut b.data);
-        }
-        Ok(())
-    }
-
-    /// Resolves when lines were pushed since the last call (a push before the wait counts).
-    pub async fn wait(&self) {
-        self.notify.notified().await;
     }
 }
 
@@ -292,9 +209,11 @@ mod tests {
 
     #[test]
     fn a_monitor_that_does_not_read_is_cut_off_at_its_limit() {
+        use crate::push::Overflow;
         let m = Monitors::default();
         assert!(!m.active());
-        let s = m.add(7, None, 10);
+        let s = Arc::new(PushSink::new(7, std::sync::Weak::new(), 0));
+        m.add(s.clone(), 10);
         assert!(m.active());
         m.feed(b"12345");
         let mut out = Vec::new();

@@ -118,6 +118,8 @@ pub struct Shard {
     pub stats: ThreadStats,
     pub globals: Arc<Globals>,
     pub locks: Locks<Waiter>,
+    /// Client-side caching: the keys tracking clients read here (see `tracking.rs`).
+    pub tracking: crate::tracking::ShardTracking,
     /// The buffer `drain_inbox` swaps with the inbox's queue (kept to reuse its allocation).
     inbox_spare: Vec<ShardMsg>,
     expire_cursors: Vec<usize>,
@@ -125,6 +127,37 @@ pub struct Shard {
 }
 
 pub type ShardRef = Rc<RefCell<Shard>>;
+
+/// An entry borrowed for change (`Shard::lookup_write`): reading it through `Deref` changes
+/// nothing; a mutable borrow marks the key changed, and dropping it then tells tracking.
+pub struct KeyMut<'a> {
+    entry: damselfly_core::table::EntryMut<'a>,
+    tracking: &'a mut crate::tracking::ShardTracking,
+    key: &'a [u8],
+    changed: bool,
+}
+
+impl<'a> std::ops::Deref for KeyMut<'a> {
+    type Target = damselfly_core::table::EntryMut<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.entry
+    }
+}
+
+impl std::ops::DerefMut for KeyMut<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.changed = true;
+        &mut self.entry
+    }
+}
+
+impl Drop for KeyMut<'_> {
+    fn drop(&mut self) {
+        if self.changed {
+            self.tracking.key_changed(self.key);
+        }
+    }
+}
 
 /// Runs everything queued in this thread's shard inbox; a drain point (see `inbox.rs`). Must
 /// not be called while the shard is borrowed.
@@ -155,6 +188,7 @@ impl Shard {
             id,
             dbs: (0..dbnum).map(|_| Table::new()).collect(),
             stats: ThreadStats::default(),
+            tracking: crate::tracking::ShardTracking::new(globals.clone()),
             globals,
             locks: Locks::default(),
             inbox_spare: Vec::new(),
@@ -260,6 +294,7 @@ impl Shard {
         if matches!(t.get_hashed(h, key), Some(e) if e.is_expired(now)) {
             t.remove_hashed(h, key);
             self.stats.expired_keys += 1;
+            self.tracking.key_changed(key);
         }
         h
     }
@@ -285,22 +320,36 @@ impl Shard {
         self.dbs[db].get_hashed(h, key)
     }
 
-    /// Looks a key up for change.
-    pub fn lookup_write(
-        &mut self,
+    /// Looks a key up for change. The entry counts as changed (for client-side caching) once
+    /// it is borrowed mutably, so an error path that only reads it changes nothing.
+    pub fn lookup_write<'a>(
+        &'a mut self,
         db: usize,
-        key: &[u8],
+        key: &'a [u8],
         now: u64,
-    ) -> Option<damselfly_core::table::EntryMut<'_>> {
+    ) -> Option<KeyMut<'a>> {
         let h = self.expire_if_needed(db, key, now);
-        self.dbs[db].get_mut_hashed(h, key)
+        let entry = self.dbs[db].get_mut_hashed(h, key)?;
+        Some(KeyMut {
+            entry,
+            tracking: &mut self.tracking,
+            key,
+            changed: false,
+        })
     }
 
     /// Stores an entry, replacing any previous value of its key; returns that value unless it
     /// had expired (then it counts as expired, as Redis's lookup before a write counts it, so
     /// a plain SET needs no lookup of its own).
     pub fn store(&mut self, db: usize, entry: Entry, now: u64) -> Option<Entry> {
-        let old = self.dbs[db].insert(entry, now)?;
+        let old = if self.tracking.active() {
+            let key = entry.key().to_vec();
+            let old = self.dbs[db].insert(entry, now);
+            self.tracking.key_changed(&key);
+            old?
+        } else {
+            self.dbs[db].insert(entry, now)?
+        };
         if old.is_expired(now) {
             self.stats.expired_keys += 1;
             return None;
@@ -311,6 +360,7 @@ impl Shard {
     /// Deletes a key; returns the entry if it existed and had not expired.
     pub fn remove(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
         let e = self.dbs[db].remove(key)?;
+        self.tracking.key_changed(key);
         if e.is_expired(now) {
             self.stats.expired_keys += 1;
             None
@@ -319,10 +369,12 @@ impl Shard {
         }
     }
 
-    /// Drops every key of one database.
+    /// Drops every key of one database (the tracking table goes too: FLUSHDB and FLUSHALL
+    /// send a null invalidation instead).
     pub fn flush_db(&mut self, db: usize) {
         self.dbs[db].clear();
         self.expire_cursors[db] = 0;
+        self.tracking.clear();
     }
 
     /// Exchanges the contents of two databases (SWAPDB), with their active-expiry positions.
@@ -343,7 +395,13 @@ impl Shard {
                     break;
                 }
                 let mut cursor = self.expire_cursors[db];
-                let (examined, removed) = self.dbs[db].expire_step(now, &mut cursor, 512, |_| {});
+                let tracking = &mut self.tracking;
+                let track = tracking.active();
+                let (examined, removed) = self.dbs[db].expire_step(now, &mut cursor, 512, |e| {
+                    if track {
+                        tracking.key_changed(e.key());
+                    }
+                });
                 self.expire_cursors[db] = cursor;
                 removed_total += removed;
                 self.stats.expired_keys += removed as u64;
@@ -356,6 +414,7 @@ impl Shard {
                 break;
             }
         }
+        self.tracking.flush_bcast();
         removed_total
     }
 

@@ -37,6 +37,10 @@ pub fn register(t: &mut TableBuilder) {
     t.conn("client|unpause", client_unpause);
     t.conn("client|unblock", client_unblock);
     t.conn("client|help", client_help);
+    t.conn("client|tracking", client_tracking);
+    t.conn("client|caching", client_caching);
+    t.conn("client|getredir", client_getredir);
+    t.conn("client|trackinginfo", client_trackinginfo);
     t.extra(
         "client|setinfo",
         -4,
@@ -71,24 +75,23 @@ fn quit(c: &mut Conn, _args: &[Bytes]) {
 /// MONITOR: from now on every command the server runs comes to this connection as a line
 /// (`crate::monitor`). A second MONITOR is ignored without a reply, as in Redis.
 fn monitor(c: &mut Conn, _args: &[Bytes]) {
-    if c.monitor.is_some() {
+    if c.monitor {
         return;
     }
-    let limit = c
-        .globals
-        .config()
-        .client_output_buffer_limit("normal")
-        .map(|(hard, _, _)| hard as usize)
-        .filter(|&hard| hard > 0)
-        .unwrap_or(crate::monitor::DEFAULT_LIMIT);
-    c.monitor = Some(c.globals.monitors.add(c.id, Some(c.shared.clone()), limit));
+    let limit = crate::push::limit_of(&c.globals.config());
+    c.globals.monitors.add(c.shared.pushes.clone(), limit);
+    c.monitor = true;
     c.out.ok();
 }
 
 fn reset(c: &mut Conn, _args: &[Bytes]) {
-    if c.monitor.take().is_some() {
+    if std::mem::take(&mut c.monitor) {
         c.globals.monitors.remove(c.id);
     }
+    c.globals.tracking.disable(&c.shared);
+    c.tracking = crate::conn::TrackMode::default();
+    c.caching = false;
+    c.shared.resp3.store(false, Ordering::Relaxed);
     c.db = 0;
     c.out.proto = Protocol::Resp2;
     c.name.clear();
@@ -205,6 +208,7 @@ fn hello(c: &mut Conn, args: &[Bytes]) {
         } else {
             Protocol::Resp2
         };
+        c.shared.resp3.store(v == 3, Ordering::Relaxed);
     }
     let r = &mut c.out;
     r.map(7);
@@ -275,7 +279,7 @@ fn client_getname(c: &mut Conn, _args: &[Bytes]) {
 fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     let info = cs.info.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let monitor = match me {
-        Some(c) => c.monitor.is_some(),
+        Some(c) => c.monitor,
         None => info.monitor,
     };
     let (name, db, resp, cmd, idle, lib_name, lib_ver, no_evict, no_touch, user) = match me {
@@ -311,6 +315,21 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     if cs.block.is_blocked() {
         flags.push('b');
     }
+    let (redir, tracking_flags) = {
+        let t = cs.tracking();
+        let mut f = String::new();
+        if t.on {
+            f.push('t');
+        }
+        if t.broken_redir {
+            f.push('R');
+        }
+        if t.bcast {
+            f.push('B');
+        }
+        (if t.on { t.redirect as i64 } else { -1 }, f)
+    };
+    flags.push_str(&tracking_flags);
     if no_evict {
         flags.push('e');
     }
@@ -321,7 +340,7 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         cs.id,
         cs.addr,
         cs.laddr,
@@ -334,6 +353,7 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         info.qbuf,
         cmd,
         user,
+        redir,
         resp,
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),
@@ -661,6 +681,10 @@ fn client_unblock(c: &mut Conn, args: &[Bytes]) {
 fn client_help(c: &mut Conn, _args: &[Bytes]) {
     const LINES: &[&str] = &[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR",
+        "    Return the client ID we are redirecting to when tracking is enabled.",
         "ID",
         "    Return the ID of the current connection.",
         "INFO",
@@ -695,6 +719,11 @@ fn client_help(c: &mut Conn, _args: &[Bytes]) {
         "    Assign the name <name> to the current connection.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]",
         "    Unblock the specified blocked client.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO",
+        "    Report tracking status for the current connection.",
         "GETNAME",
         "    Return the name of the current connection.",
         "NO-EVICT (ON|OFF)",
@@ -703,6 +732,123 @@ fn client_help(c: &mut Conn, _args: &[Bytes]) {
         "    Print this help.",
     ];
     super::reply_help(c, LINES);
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p]... [OPTIN] [OPTOUT] [NOLOOP]
+/// (`crate::tracking`): options are parsed first (for OFF too), then checked against the
+/// client's current mode, as Redis does.
+fn client_tracking(c: &mut Conn, args: &[Bytes]) {
+    let opts = {
+        let clients = c.globals.clients();
+        crate::tracking::parse_options(args, |id| clients.contains_key(&id))
+    };
+    let opts = match opts {
+        Ok(o) => o,
+        Err(e) => {
+            c.out.error(&e);
+            return;
+        }
+    };
+    let mode = c_str(&args[2]);
+    if mode.eq_ignore_ascii_case(b"on") {
+        let checked = crate::tracking::check_enable(&c.shared.tracking(), &opts);
+        if let Err(e) = checked {
+            c.out.error_bytes(&e);
+            return;
+        }
+        c.globals.tracking.enable(&c.shared, &opts);
+        c.tracking = crate::conn::TrackMode {
+            on: true,
+            bcast: opts.bcast,
+            optin: opts.optin,
+            optout: opts.optout,
+        };
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        c.globals.tracking.disable(&c.shared);
+        c.tracking = crate::conn::TrackMode::default();
+    } else {
+        c.out.error(SYNTAX);
+        return;
+    }
+    c.out.ok();
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's keys are remembered, against the
+/// OPTIN/OPTOUT default.
+fn client_caching(c: &mut Conn, args: &[Bytes]) {
+    let t = c.tracking;
+    if !t.on {
+        c.out.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+        return;
+    }
+    let opt = c_str(&args[2]);
+    if opt.eq_ignore_ascii_case(b"yes") {
+        if !t.optin {
+            c.out.error(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            );
+            return;
+        }
+    } else if opt.eq_ignore_ascii_case(b"no") {
+        if !t.optout {
+            c.out.error(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            );
+            return;
+        }
+    } else {
+        c.out.error(SYNTAX);
+        return;
+    }
+    c.caching = true;
+    c.out.ok();
+}
+
+fn client_getredir(c: &mut Conn, _args: &[Bytes]) {
+    let t = c.shared.tracking();
+    let v = if t.on { t.redirect as i64 } else { -1 };
+    drop(t);
+    c.out.int(v);
+}
+
+fn client_trackinginfo(c: &mut Conn, _args: &[Bytes]) {
+    let t = c.shared.tracking().clone();
+    let mut flags: Vec<&str> = vec![if t.on { "on" } else { "off" }];
+    if t.bcast {
+        flags.push("bcast");
+    }
+    if t.optin {
+        flags.push("optin");
+        if c.caching {
+            flags.push("caching-yes");
+        }
+    }
+    if t.optout {
+        flags.push("optout");
+        if c.caching {
+            flags.push("caching-no");
+        }
+    }
+    if t.noloop {
+        flags.push("noloop");
+    }
+    if t.broken_redir {
+        flags.push("broken_redirect");
+    }
+    let r = &mut c.out;
+    r.map(3);
+    r.bulk(b"flags");
+    r.set(flags.len());
+    for f in flags {
+        r.bulk(f.as_bytes());
+    }
+    r.bulk(b"redirect");
+    r.int(if t.on { t.redirect as i64 } else { -1 });
+    r.bulk(b"prefixes");
+    r.array(t.prefixes.len());
+    for p in &t.prefixes {
+        r.bulk(p);
+    }
 }
 
 #[allow(dead_code)]

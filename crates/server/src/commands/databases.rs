@@ -86,6 +86,8 @@ fn flushdb(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         let db = c.db;
         flush(c, Some(db)).await;
         c.out.ok();
+        // Every tracking client drops its cache (the shards' tables went with the keys).
+        c.globals.tracking.flushed(&c.globals);
     })
 }
 
@@ -97,6 +99,7 @@ fn flushall(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         }
         flush(c, None).await;
         c.out.ok();
+        c.globals.tracking.flushed(&c.globals);
     })
 }
 

@@ -895,8 +895,17 @@ fn lcs_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         let tx = Tx::begin_keys(c, &args, &groups, false).await;
         let db = c.db;
         let (ka, kb) = (args[1].clone(), args[2].clone());
-        let ra = tx.send(sa, move |s| lcs_fetch(s, db, &ka, crate::shard::now_ms()));
-        let rb = tx.send(sb, move |s| lcs_fetch(s, db, &kb, crate::shard::now_ms()));
+        // A tracked read remembers each key where it is read (`tracking.rs`).
+        let track = c.track_cross.then_some(c.id);
+        let fetch = move |s: &mut crate::shard::Shard, k: &Bytes| {
+            let r = lcs_fetch(s, db, k, crate::shard::now_ms());
+            if let Some(id) = track {
+                s.tracking.remember(k, id);
+            }
+            r
+        };
+        let ra = tx.send(sa, move |s| fetch(s, &ka));
+        let rb = tx.send(sb, move |s| fetch(s, &kb));
         let a = ra.await.unwrap_or(Ok(Vec::new()));
         let b = rb.await.unwrap_or(Ok(Vec::new()));
         tx.end();
