@@ -130,3 +130,27 @@ fn bcast_prefixes_are_counted_and_a_busy_writer_reaches_an_idle_tracker() {
     }
     assert_eq!(stat(&mut admin, "stats", "tracking_total_prefixes"), 0);
 }
+
+#[test]
+fn the_connect_time_commands_of_caching_clients_succeed() {
+    // rueidis sends CLIENT TRACKING ON OPTIN by default; Redis 8 clients send CLIENT CAPA.
+    let s = Server::start(&["--proactor_threads", "2"]);
+    let mut a = s.raw();
+    let got = send_until(
+        &mut a,
+        b"HELLO 3\r\nCLIENT TRACKING ON OPTIN\r\nCLIENT CAPA redirect\r\nCLIENT CACHING YES\r\nGET k\r\nPING\r\n",
+        b"+PONG\r\n",
+    );
+    assert!(
+        got.ends_with(b"+OK\r\n+OK\r\n+OK\r\n_\r\n+PONG\r\n"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let mut w = s.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut w).unwrap();
+    let got = send_until(&mut a, b"PING\r\n", b"+PONG\r\n");
+    assert_eq!(
+        got,
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n+PONG\r\n"
+    );
+}

@@ -641,7 +641,7 @@ fn explicit_mode(name: &str) -> Option<Mode> {
         // docs/compatibility.md: OBJECT IDLETIME is always 0 in damselfly.
         "object|idletime" => DutOnly,
         // docs/compatibility.md: CLIENT SETINFO / NO-TOUCH are Redis 7.2 features we follow.
-        "client|setinfo" | "client|no-touch" => DutOnly,
+        "client|setinfo" | "client|no-touch" | "client|capa" => DutOnly,
         // By design (cases/server_extra.txt, cluster_disabled): damselfly answers these in any
         // mode, as Dragonfly, while Redis refuses them outside cluster mode.
         "cluster|keyslot" | "cluster|help" | "readonly" | "readwrite" => DutOnly,

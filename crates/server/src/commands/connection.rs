@@ -53,6 +53,19 @@ pub fn register(t: &mut TableBuilder) {
         &["noscript", "loading", "stale"],
         client_no_touch,
     );
+    t.extra(
+        "client|capa",
+        -3,
+        &["noscript", "loading", "stale"],
+        client_capa,
+    );
+}
+
+/// CLIENT CAPA <capability>...: Redis 8's way for a client to say what it understands
+/// (`redirect`: it follows -REDIRECT from a replica). Accepted, as Redis 8 accepts unknown
+/// ones; a standalone master never redirects (docs/compatibility.md).
+fn client_capa(c: &mut Conn, _args: &[Bytes]) {
+    c.out.ok();
 }
 
 fn ping(c: &mut Conn, args: &[Bytes]) {

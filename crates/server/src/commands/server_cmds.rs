@@ -400,12 +400,18 @@ fn synthesized_docs(name: &str) -> MetaValue {
         "client|no-touch" => {
             "Controls whether commands sent by the client affect the LRU/LFU of accessed keys."
         }
+        "client|capa" => "A client claims its capability.",
         _ => "",
+    };
+    let since = if name == "client|capa" {
+        "8.0.0"
+    } else {
+        "7.2.0"
     };
     let b = |s: &str| MetaValue::Bulk(s.as_bytes().to_vec());
     MetaValue::Map(vec![
         (b("summary"), b(summary)),
-        (b("since"), b("7.2.0")),
+        (b("since"), b(since)),
         (b("group"), b("connection")),
         (b("complexity"), b("O(1)")),
     ])
