@@ -234,6 +234,9 @@ pub struct ShardTracking {
     nshards: usize,
     /// Key → ids of the clients that read it since it last changed.
     table: HashMap<Box<[u8]>, Vec<u64>>,
+    /// Keys in the order they were first remembered: which to drop at the table's limit
+    /// (entries of keys since dropped are skipped, and compacted away when they pile up).
+    order: std::collections::VecDeque<Box<[u8]>>,
     /// Changed keys under some BCAST prefix since the last flush → the client that changed
     /// it last (for NOLOOP).
     bcast: BTreeMap<Vec<u8>, u64>,
@@ -252,6 +255,7 @@ impl ShardTracking {
             globals,
             nshards,
             table: HashMap::default(),
+            order: std::collections::VecDeque::new(),
             bcast: BTreeMap::new(),
             exec_client: 0,
             collect_own: false,
@@ -292,6 +296,7 @@ impl ShardTracking {
             }
             None => {
                 self.table.insert(key.into(), vec![client]);
+                self.order.push_back(key.into());
                 self.globals
                     .tracking
                     .total_items
@@ -307,13 +312,29 @@ impl ShardTracking {
             let max = self.globals.tracking.max_keys.load(Ordering::Relaxed);
             if max > 0 {
                 let share = max.div_ceil(self.nshards);
+                // The oldest keys go first, invalidated for their readers (never this one:
+                // it is the newest).
                 while self.table.len() > share {
-                    // Any key but this one: drop it, invalidating it for its readers.
-                    let Some(victim) = self.table.keys().find(|k| &***k != key).cloned() else {
+                    let Some(victim) = self.order.pop_front() else {
                         break;
                     };
-                    self.invalidate(&victim);
+                    if self.table.contains_key(&victim) {
+                        self.invalidate(&victim);
+                    }
                 }
+            }
+            if self.order.len() > 2 * self.table.len() + 1024 {
+                // Keep one entry per remembered key, its latest (at most the table's size:
+                // the next compaction is at least as many pushes away, so this is O(1) per
+                // key remembered).
+                let mut seen = std::collections::HashSet::with_capacity(self.table.len());
+                let mut kept = std::collections::VecDeque::with_capacity(self.table.len());
+                for k in std::mem::take(&mut self.order).into_iter().rev() {
+                    if self.table.contains_key(&k) && seen.insert(k.clone()) {
+                        kept.push_front(k);
+                    }
+                }
+                self.order = kept;
             }
         }
     }
@@ -378,6 +399,7 @@ impl ShardTracking {
         t.total_keys.fetch_sub(self.table.len(), Ordering::Relaxed);
         t.total_items.fetch_sub(items, Ordering::Relaxed);
         self.table = HashMap::default();
+        self.order = std::collections::VecDeque::new();
     }
 
     /// Sends BCAST subscribers the keys changed since the last flush (the end of a run of
