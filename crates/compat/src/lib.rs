@@ -43,6 +43,7 @@ pub mod cases;
 pub mod conn;
 pub mod resp;
 pub mod server;
+pub mod session;
 
 pub use cases::{
     load_dir, parse_cases, run_case, run_dir_or_panic, run_files, Action, Case, CaseFile, Compare,
@@ -53,6 +54,7 @@ pub use resp::{escape, frame_end, sort_reply, sort_reply_deep, split_aggregate, 
 pub use server::{
     damselfly_bin, redis_server_bin, selftest, workspace_root, ServerKind, ServerProc,
 };
+pub use session::{assert_same_session, canonical, run_session};
 
 /// The directory holding the case files (`crates/compat/cases`).
 pub fn cases_dir() -> std::path::PathBuf {

@@ -4,12 +4,10 @@
 //!
 //! Clients: `A` (RESP3, tracks), `B` (RESP2, writes), `R` (RESP3, a redirect target), `C`
 //! (RESP2, tracks with REDIRECT to R), `D` (RESP2, tracks without a redirect: gets nothing),
-//! `X` (RESP3, a redirect target that goes away). Client ids differ between the servers, so
-//! `$R`/`$X` in a step stand for those clients' ids and ids after `redirect` and
-//! `tracking-redir-broken` are compared as names. After each step every client answers a
-//! PING, and what it received before the PONG is that step's output. Within it,
-//! a run of consecutive push messages is compared as a set: which shard's keys are
-//! invalidated first is not fixed across threads (each message is still compared whole).
+//! `X` (RESP3, a redirect target that goes away), `S` (RESP2, subscribed to
+//! `__redis__:invalidate`) and `E` (RESP2, redirects to S). The session runner
+//! (`damselfly_compat::session`) syncs every client with a PING after each step and
+//! compares what each received, ids as names, a run of messages as a set.
 //!
 //! What the session covers: default mode (reads remembered, invalidated by other clients'
 //! writes, by the client's own write right after its reply, by DEL and MSET across shards, by
@@ -18,14 +16,9 @@
 //! broken redirect, RESP2 without a redirect (nothing sent), RESET, TRACKINGINFO, GETREDIR and
 //! every argument error.
 
-use std::time::Duration;
-
-use damselfly_compat::{escape, frame_end, Pair, RespConn};
+use damselfly_compat::{assert_same_session, run_session, Pair};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-
-/// The clients of the session.
-const NAMES: [&str; 6] = ["A", "B", "R", "C", "D", "X"];
 
 /// The session: (client, command). `sleep N` pauses N ms; `close X` closes client X.
 fn session() -> Vec<(&'static str, &'static str)> {
@@ -154,6 +147,15 @@ fn session() -> Vec<(&'static str, &'static str)> {
         ("B", "SET rk 1"),
         ("C", "CLIENT TRACKINGINFO"),
         ("C", "FLUSHDB"),
+        // REDIRECT to a RESP2 client in Pub/Sub mode: a message on the tracking channel.
+        ("S", "SUBSCRIBE __redis__:invalidate"),
+        ("E", "CLIENT TRACKING ON REDIRECT $S"),
+        ("E", "GET sk"),
+        ("B", "SET sk 1"),
+        ("E", "MGET sk"),
+        ("B", "FLUSHALL"),
+        ("E", "CLIENT TRACKING OFF"),
+        ("S", "UNSUBSCRIBE"),
         // RESP2 without a redirect: remembered, nothing sent.
         ("D", "CLIENT TRACKING ON"),
         ("D", "GET dk"),
@@ -177,170 +179,25 @@ fn session() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// Replaces the integer after `redirect` / `tracking-redir-broken` by the client's name.
-fn name_ids(raw: &[u8], ids: &[(i64, &str)]) -> Vec<u8> {
-    let mut out = raw.to_vec();
-    for tag in [
-        &b"$8\r\nredirect\r\n:"[..],
-        b"$21\r\ntracking-redir-broken\r\n:",
-    ] {
-        let mut from = 0;
-        while let Some(p) = out[from..].windows(tag.len()).position(|w| w == tag) {
-            let start = from + p + tag.len();
-            let end = start
-                + out[start..]
-                    .iter()
-                    .position(|&b| b == b'\r')
-                    .unwrap_or(out.len() - start);
-            let n: i64 = std::str::from_utf8(&out[start..end])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(i64::MIN);
-            if let Some((_, name)) = ids.iter().find(|(id, _)| *id == n) {
-                out.splice(start..end, name.bytes());
-            }
-            from = start;
-        }
-    }
-    out
-}
-
-/// Splits `raw` into RESP values and sorts each run of consecutive push messages.
-fn canonical(raw: &[u8]) -> Vec<Vec<u8>> {
-    let mut vals = Vec::new();
-    let mut at = 0;
-    while at < raw.len() {
-        match frame_end(raw, at) {
-            Ok(Some(end)) => {
-                vals.push(raw[at..end].to_vec());
-                at = end;
-            }
-            _ => {
-                vals.push(raw[at..].to_vec());
-                break;
-            }
-        }
-    }
-    let mut i = 0;
-    while i < vals.len() {
-        let mut j = i;
-        while j < vals.len() && vals[j].starts_with(b">") {
-            j += 1;
-        }
-        if j > i {
-            vals[i..j].sort();
-            i = j;
-        } else {
-            i += 1;
-        }
-    }
-    vals
-}
-
-/// Runs the session against one server: per step, what each client received.
-fn run(server: &damselfly_compat::ServerProc) -> Vec<String> {
-    let mut conns: Vec<Option<RespConn>> = NAMES.iter().map(|_| Some(server.connect())).collect();
-    let mut ids = Vec::new();
-    for (i, name) in NAMES.iter().enumerate() {
-        let c = conns[i].as_mut().expect("open");
-        if matches!(*name, "A" | "R" | "X") {
-            c.call(&["HELLO", "3"]).expect("HELLO 3");
-        }
-        let id = c.call(&["CLIENT", "ID"]).expect("CLIENT ID");
-        let id: i64 = String::from_utf8_lossy(&id[1..id.len() - 2])
-            .parse()
-            .expect("an id");
-        ids.push((id, *name));
-    }
-    let idx = |n: &str| NAMES.iter().position(|x| *x == n).expect("a client");
-    let mut transcript = Vec::new();
-    for (who, line) in session() {
-        let mut first = Vec::new();
-        if let Some(ms) = line.strip_prefix("sleep ") {
-            std::thread::sleep(Duration::from_millis(ms.parse().expect("ms")));
-        } else if let Some(victim) = line.strip_prefix("close ") {
-            if let Some(c) = conns[idx(victim)].take() {
-                c.shutdown();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        } else {
-            let mut line = line.to_string();
-            for (id, name) in &ids {
-                line = line.replace(&format!("${name}"), &id.to_string());
-            }
-            let args = damselfly_resp::split_args(line.as_bytes()).expect("args");
-            let c = conns[idx(who)].as_mut().expect("open");
-            // The reply is read before anything else is sent: Redis sends BCAST messages
-            // once per event-loop iteration, so a PING read together with the command would
-            // put a message of this step after that PING's reply.
-            let reply = c.call(&args).expect("call");
-            // HELLO's reply names the server's version and the client's id: not compared.
-            if !line.starts_with("HELLO") {
-                first = reply;
-            }
-        }
-        // Each client then answers a PING: everything it received before the PONG is what
-        // this step sent it (a push must come before the reply to any later command).
-        // The sender first: its reply says the step ran.
-        let sender = idx(who);
-        let mut order: Vec<usize> = vec![sender];
-        order.extend((0..NAMES.len()).filter(|&i| i != sender));
-        let mut step = vec![None; NAMES.len()];
-        for i in order {
-            let Some(c) = conns[i].as_mut() else { continue };
-            c.send(&["PING"]).expect("send PING");
-            let mut got = if i == sender {
-                std::mem::take(&mut first)
-            } else {
-                Vec::new()
-            };
-            loop {
-                let v = c.read_reply().expect("read");
-                if v == b"+PONG\r\n" {
-                    break;
-                }
-                got.extend(v);
-            }
-            if got.is_empty() {
-                continue;
-            }
-            let vals = canonical(&name_ids(&got, &ids));
-            let shown: Vec<String> = vals.iter().map(|v| escape(v)).collect();
-            step[i] = Some(format!(
-                "{who}: {line} -> {}: {}",
-                NAMES[i],
-                shown.join(" ")
-            ));
-        }
-        transcript.extend(step.into_iter().flatten());
-    }
-    transcript
-}
+/// The clients of the session: name, speaks RESP3.
+const CLIENTS: &[(&str, bool)] = &[
+    ("A", true),
+    ("B", false),
+    ("R", true),
+    ("C", false),
+    ("D", false),
+    ("X", true),
+    ("S", false),
+    ("E", false),
+];
 
 #[test]
 fn tracking_session_matches_redis() {
     let mut pair = Pair::start();
-    let want = run(&pair.oracle);
-    let got = run(&pair.dut);
-    if std::env::var("COMPAT_DUMP").is_ok() {
-        for l in &got {
-            eprintln!("{l}");
-        }
-    }
+    let want = assert_same_session(&mut pair, CLIENTS, &session());
     assert!(
         want.iter().any(|l| l.contains("invalidate")),
         "the session must see invalidations"
-    );
-    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
-        if w != g {
-            let logs = pair.keep_logs();
-            panic!("step {i} differs:\nredis:     {w}\ndamselfly: {g}\n{logs}");
-        }
-    }
-    assert_eq!(
-        want.len(),
-        got.len(),
-        "redis: {want:#?}\ndamselfly: {got:#?}"
     );
 }
 
@@ -381,51 +238,24 @@ fn random_step() -> impl Strategy<Value = (usize, usize, usize, usize)> {
     )
 }
 
-/// Runs one random sequence on `server` (fresh connections, after FLUSHALL): what each
-/// client received per step, synchronised by PINGs as in the session above.
-fn run_random(
-    server: &damselfly_compat::ServerProc,
-    seq: &[(usize, usize, usize, usize)],
-) -> Vec<String> {
-    let mut setup = server.connect();
-    setup.call(&["FLUSHALL"]).expect("FLUSHALL");
-    let mut conns: Vec<RespConn> = (0..3).map(|_| server.connect()).collect();
-    conns[0].call(&["HELLO", "3"]).expect("HELLO");
-    conns[0]
-        .call(&["CLIENT", "TRACKING", "ON"])
-        .expect("tracking");
-    conns[1].call(&["HELLO", "3"]).expect("HELLO");
-    conns[1]
-        .call(&["CLIENT", "TRACKING", "ON", "OPTIN", "NOLOOP"])
-        .expect("tracking");
-    let mut out = Vec::new();
+/// One random sequence as session steps (after FLUSHALL and the two clients' CLIENT
+/// TRACKING).
+fn random_steps(seq: &[(usize, usize, usize, usize)]) -> Vec<(&'static str, String)> {
+    let mut steps = vec![
+        ("W", "FLUSHALL".to_string()),
+        ("T", "CLIENT TRACKING ON".to_string()),
+        ("O", "CLIENT TRACKING ON OPTIN NOLOOP".to_string()),
+    ];
     for &(who, cmd, k1, k2) in seq {
         let line = RANDOM_COMMANDS[cmd]
             .replace("%1", RANDOM_KEYS[k1])
             .replace("%2", RANDOM_KEYS[k2]);
-        let args = damselfly_resp::split_args(line.as_bytes()).expect("args");
-        let first = conns[who].call(&args).expect("call");
-        let mut order: Vec<usize> = vec![who];
-        order.extend((0..3).filter(|&i| i != who));
-        let mut step = vec![String::new(); 3];
-        for i in order {
-            let c = &mut conns[i];
-            c.send(&["PING"]).expect("PING");
-            let mut got = if i == who { first.clone() } else { Vec::new() };
-            loop {
-                let v = c.read_reply().expect("read");
-                if v == b"+PONG\r\n" {
-                    break;
-                }
-                got.extend(v);
-            }
-            let vals: Vec<String> = canonical(&got).iter().map(|v| escape(v)).collect();
-            step[i] = vals.join(" ");
-        }
-        out.push(format!("{who}: {line} -> {}", step.join(" | ")));
+        steps.push((["T", "O", "W"][who], line));
     }
-    out
+    steps
 }
+
+const RANDOM_CLIENTS: &[(&str, bool)] = &[("T", true), ("O", true), ("W", false)];
 
 /// Random sequences of reads by two tracking clients and writes by all three: every reply
 /// and every invalidation must be the same bytes as redis-server's. Shrinks to a minimal
@@ -445,8 +275,10 @@ fn randomized_tracking_matches_redis() {
     let mut runner = TestRunner::new(config);
     let with_invalidations = std::cell::Cell::new(0usize);
     let result = runner.run(&prop::collection::vec(random_step(), 1..=20), |seq| {
-        let want = run_random(&pair.oracle, &seq);
-        let got = run_random(&pair.dut, &seq);
+        let steps = random_steps(&seq);
+        let steps: Vec<(&str, &str)> = steps.iter().map(|(w, l)| (*w, l.as_str())).collect();
+        let want = run_session(&pair.oracle, RANDOM_CLIENTS, &steps);
+        let got = run_session(&pair.dut, RANDOM_CLIENTS, &steps);
         if want.iter().any(|l| l.contains("invalidate")) {
             with_invalidations.set(with_invalidations.get() + 1);
         }

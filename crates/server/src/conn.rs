@@ -68,6 +68,8 @@ pub struct Conn {
     pub caching: bool,
     /// The cross-shard command running now is to remember its keys (`coord::single_hop`).
     pub track_cross: bool,
+    /// Pub/Sub subscriptions of this connection.
+    pub subs: crate::pubsub::Subs,
     /// `enable-debug-command` lets this connection run DEBUG (`local`: from 127.0.0.1 or ::1).
     debug_allowed: bool,
     /// `enable-module-command` lets it run MODULE LOAD/LOADEX/UNLOAD.
@@ -405,6 +407,16 @@ impl Conn {
         {
             let msg = "ERR Replica can't interact with the keyspace";
             self.local_reply(|c| c.out.error(msg));
+            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            return;
+        }
+        // RESP2 has no room for replies in Pub/Sub mode: only the subscription commands.
+        if self.subs.total() != 0
+            && self.out.proto == Protocol::Resp2
+            && !crate::commands::pubsub::allowed_while_subscribed(cmd.name)
+        {
+            let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.name);
+            self.local_reply(|c| c.out.error(&msg));
             self.note_rejected(Some(cmd.name), msg.as_bytes());
             return;
         }
@@ -1046,6 +1058,7 @@ pub async fn serve(
         pushes: Arc::new(crate::push::PushSink::new(id, me.clone(), push_limit)),
         tracking: std::sync::Mutex::new(crate::tracking::TrackState::default()),
         resp3: std::sync::atomic::AtomicBool::new(false),
+        subs: Default::default(),
     });
     globals.clients().insert(id, shared.clone());
     let (dbnum, cluster_emulated) = {
@@ -1084,6 +1097,7 @@ pub async fn serve(
         tracking: TrackMode::default(),
         caching: false,
         track_cross: false,
+        subs: crate::pubsub::Subs::default(),
         debug_allowed: false,
         module_allowed: false,
         is_local,
@@ -1251,6 +1265,7 @@ pub async fn serve(
         globals.monitors.remove(id);
     }
     globals.tracking.disable(&shared);
+    crate::commands::pubsub::unsubscribe_all(&mut conn);
     // The socket is shut down and closed when the last holder of its write half drops it (a
     // direct write still in flight keeps it open until it is done).
     drop(conn);

@@ -34,6 +34,8 @@ pub struct ClientShared {
     pub tracking: Mutex<crate::tracking::TrackState>,
     /// The connection speaks RESP3 (set at once by HELLO and RESET: a push is encoded for it).
     pub resp3: AtomicBool,
+    /// Its channel, pattern and shard channel subscriptions (CLIENT LIST `sub`/`psub`/`ssub`).
+    pub subs: [AtomicUsize; 3],
 }
 
 /// Mutable, descriptive state of a client (refreshed once per batch of commands).
@@ -63,6 +65,11 @@ impl ClientShared {
     #[inline]
     pub fn resp3(&self) -> bool {
         self.resp3.load(Ordering::Relaxed)
+    }
+
+    /// Subscribed to anything (Redis's `CLIENT_PUBSUB` flag).
+    pub fn in_pubsub(&self) -> bool {
+        self.subs.iter().any(|n| n.load(Ordering::Relaxed) != 0)
     }
 
     pub fn kill(&self) {
@@ -122,6 +129,8 @@ pub struct Globals {
     pub slowlog: crate::slowlog::SlowLog,
     /// Client-side caching (CLIENT TRACKING): who tracks, BCAST prefixes.
     pub tracking: crate::tracking::Trackers,
+    /// Pub/Sub subscriptions.
+    pub pubsub: crate::pubsub::Registry,
 }
 
 impl Globals {
@@ -147,6 +156,7 @@ impl Globals {
         Globals {
             slowlog,
             tracking,
+            pubsub: crate::pubsub::Registry::default(),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(1),
             inboxes,

@@ -299,6 +299,8 @@ pub struct InfoData {
     pub tracking_keys: usize,
     pub tracking_items: usize,
     pub tracking_prefixes: usize,
+    /// Active channels, patterns, shard channels.
+    pub pubsub: [usize; 3],
     pub clients_in_timeout_table: usize,
     pub maxclients: i64,
     pub max_input_buffer: usize,
@@ -367,6 +369,11 @@ pub async fn gather(c: &Conn, s: &Sections) -> InfoData {
         tracking_keys: g.tracking.total_keys.load(Ordering::Relaxed),
         tracking_items: g.tracking.total_items.load(Ordering::Relaxed),
         tracking_prefixes: g.tracking.total_prefixes(),
+        pubsub: [
+            g.pubsub.count(crate::pubsub::Kind::Channel),
+            g.pubsub.count(crate::pubsub::Kind::Pattern),
+            g.pubsub.count(crate::pubsub::Kind::Shard),
+        ],
         clients_in_timeout_table: g.blocked_with_timeout.load(Ordering::Relaxed),
         maxclients,
         max_input_buffer: 0,
@@ -685,10 +692,10 @@ pub fn render(s: &Sections, d: &InfoData) -> String {
         f(o, "current_eviction_exceeded_time", 0);
         f(o, "keyspace_hits", st.keyspace_hits);
         f(o, "keyspace_misses", st.keyspace_misses);
+        f(o, "pubsub_channels", d.pubsub[0]);
+        f(o, "pubsub_patterns", d.pubsub[1]);
+        f(o, "pubsubshard_channels", d.pubsub[2]);
         for k in [
-            "pubsub_channels",
-            "pubsub_patterns",
-            "pubsubshard_channels",
             "latest_fork_usec",
             "total_forks",
             "migrate_cached_sockets",

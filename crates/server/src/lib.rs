@@ -3,7 +3,7 @@
 //! Layout (see docs/architecture.md): `server` starts threads; `shard` owns a keyspace slice
 //! and its one mutation path; `conn` reads, parses and dispatches pipelines; `coord` runs
 //! cross-shard and atomic multi-shard work; `inbox` carries work to a shard (waking it only if
-//! it sleeps), `monitor` feeds MONITOR connections, `push` is each connection's sink for output other threads produce, `tracking` is client-side caching, and `direct` reports a reply a shard wrote to another thread's socket; `command`
+//! it sleeps), `monitor` feeds MONITOR connections, `pubsub` holds subscriptions and delivers PUBLISH, `push` is each connection's sink for output other threads produce, `tracking` is client-side caching, and `direct` reports a reply a shard wrote to another thread's socket; `command`
 //! is the one command table; `commands/*` hold one module per command family.
 
 pub mod blocking;
@@ -19,6 +19,7 @@ pub mod info;
 pub mod locks;
 pub mod log;
 pub mod monitor;
+pub mod pubsub;
 pub mod push;
 pub mod server;
 pub mod shard;

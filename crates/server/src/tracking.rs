@@ -18,8 +18,8 @@
 //!   command's reply, in its reply buffer (Redis 7.0.15 holds it in `tracking_pending_keys`
 //!   until the command is done); any other goes to the target's push sink, which its
 //!   connection writes out. RESP3 clients get a push; RESP2 clients only through REDIRECT to a
-//!   client subscribed to `__redis__:invalidate`, which needs pub/sub (until then such
-//!   messages are dropped, as Redis drops them for a redirect target that is not subscribed).
+//!   client in Pub/Sub mode, as a message on `__redis__:invalidate` (a RESP2 target that is
+//!   not subscribed gets nothing, as in Redis).
 //!   FLUSHDB and FLUSHALL send every tracking client a null invalidation and clear the tables.
 //!
 //! Invariant: keys are remembered only inside the shard run that read them, and every change
@@ -209,12 +209,16 @@ fn deliver(
             }
         }
     }
-    // A RESP2 target could only take it as a pub/sub message on `__redis__:invalidate`.
-    if !target.resp3() {
+    let mut m = Vec::with_capacity(48 + payload.len());
+    if target.resp3() {
+        m.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
+    } else if !std::ptr::eq(target, c) && target.in_pubsub() {
+        // A RESP2 redirect target in Pub/Sub mode gets it as a message on the tracking
+        // channel (whichever channels it subscribed to, as in Redis).
+        m.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n");
+    } else {
         return;
     }
-    let mut m = Vec::with_capacity(24 + payload.len());
-    m.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
     m.extend_from_slice(payload);
     send(target, &m);
 }

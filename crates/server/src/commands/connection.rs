@@ -69,6 +69,13 @@ fn client_capa(c: &mut Conn, _args: &[Bytes]) {
 }
 
 fn ping(c: &mut Conn, args: &[Bytes]) {
+    // A RESP2 connection in Pub/Sub mode gets PING's answer in the shape of a message.
+    if c.subs.total() != 0 && c.out.proto == Protocol::Resp2 && args.len() <= 2 {
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(args.get(1).map_or(&b""[..], |a| a.as_ref()));
+        return;
+    }
     match args.len() {
         1 => c.out.simple("PONG"),
         2 => c.out.bulk(&args[1]),
@@ -102,6 +109,7 @@ fn reset(c: &mut Conn, _args: &[Bytes]) {
         c.globals.monitors.remove(c.id);
     }
     c.globals.tracking.disable(&c.shared);
+    crate::commands::pubsub::unsubscribe_all(c);
     c.tracking = crate::conn::TrackMode::default();
     c.caching = false;
     c.shared.resp3.store(false, Ordering::Relaxed);
@@ -325,6 +333,10 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     if monitor {
         flags.push('O');
     }
+    let subs: Vec<usize> = cs.subs.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    if subs.iter().any(|&n| n != 0) {
+        flags.push('P');
+    }
     if cs.block.is_blocked() {
         flags.push('b');
     }
@@ -353,7 +365,7 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         cs.id,
         cs.addr,
         cs.laddr,
@@ -363,6 +375,9 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         idle,
         flags,
         db,
+        subs[0],
+        subs[1],
+        subs[2],
         info.qbuf,
         cmd,
         user,

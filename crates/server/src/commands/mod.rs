@@ -11,6 +11,7 @@ pub mod databases;
 pub mod keys;
 pub mod meta;
 pub mod modules;
+pub mod pubsub;
 pub mod replication;
 pub mod server_cmds;
 pub mod slowlog;
@@ -33,6 +34,7 @@ pub fn build_table() -> CommandTable {
     replication::register(&mut t);
     modules::register(&mut t);
     slowlog::register(&mut t);
+    pubsub::register(&mut t);
     t.build()
 }
 

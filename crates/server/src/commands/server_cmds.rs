@@ -650,6 +650,20 @@ pub fn keys_from_specs(info: &MetaValue, argv: &[Bytes]) -> Option<Vec<SpecKey>>
     Some(out)
 }
 
+/// Whether a command has a key spec not flagged `not_key` (Redis's `doesCommandHaveKeys`:
+/// the channels of SSUBSCRIBE and SPUBLISH have specs, flagged `not_key`, and are no keys).
+fn has_key_specs(info: &MetaValue) -> bool {
+    info.items().get(8).is_some_and(|specs| {
+        specs.items().iter().any(|spec| {
+            !spec.get("flags").is_some_and(|f| {
+                f.items()
+                    .iter()
+                    .any(|x| x.as_str().is_some_and(|s| s == "not_key"))
+            })
+        })
+    })
+}
+
 /// Why COMMAND GETKEYS cannot answer, with Redis's texts.
 fn getkeys_target<'t>(
     table: &'t CommandTable,
@@ -658,14 +672,7 @@ fn getkeys_target<'t>(
     let cmd = table
         .lookup(argv)
         .map_err(|_| "ERR Invalid command specified")?;
-    let has_specs = !cmd
-        .meta
-        .info
-        .items()
-        .get(8)
-        .map(|s| s.items().is_empty())
-        .unwrap_or(true);
-    if !has_specs && cmd.keys.is_none() {
+    if !has_key_specs(&cmd.meta.info) && cmd.keys.is_none() {
         return Err("ERR The command has no key arguments");
     }
     if !arity_ok(cmd.arity, argv.len()) {
@@ -1805,7 +1812,7 @@ mod tests {
         // For every command of our table without movable keys, the key specs and the legacy
         // range agree on a generic call.
         for cmd in t.iter().chain(t.iter().flat_map(|c| c.subs.values())) {
-            if cmd.meta.movable_keys || cmd.keys.is_some() {
+            if cmd.meta.movable_keys || cmd.keys.is_some() || !has_key_specs(&cmd.meta.info) {
                 continue;
             }
             let n = if cmd.arity < 0 {
