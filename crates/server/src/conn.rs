@@ -170,6 +170,11 @@ pub fn exec_on_shard(
     if ctx.shard.globals.slowlog.is_slow(usec) {
         ctx.shard.globals.log_slow(client_id, name, args, usec);
     }
+    // Keyspace notifications for this client itself come before its reply, as in Redis.
+    if !ctx.shard.notify_own.is_empty() {
+        let own = std::mem::take(&mut ctx.shard.notify_own);
+        ctx.r.buf.splice(before..before, own);
+    }
     ctx.shard.tracking.end(&mut ctx.r.buf);
 }
 

@@ -131,6 +131,8 @@ pub struct Globals {
     pub tracking: crate::tracking::Trackers,
     /// Pub/Sub subscriptions.
     pub pubsub: crate::pubsub::Registry,
+    /// `notify-keyspace-events` as flags (`config::notify`), read on every key change.
+    pub notify_flags: std::sync::atomic::AtomicI64,
 }
 
 impl Globals {
@@ -157,6 +159,9 @@ impl Globals {
             slowlog,
             tracking,
             pubsub: crate::pubsub::Registry::default(),
+            notify_flags: std::sync::atomic::AtomicI64::new(
+                config.get_int("notify_keyspace_events"),
+            ),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(1),
             inboxes,
@@ -207,6 +212,8 @@ impl Globals {
         );
         self.tracking
             .set_max_keys(c.get_int("tracking_table_max_keys").max(0) as usize);
+        self.notify_flags
+            .store(c.get_int("notify_keyspace_events"), Ordering::Relaxed);
     }
 
     /// Logs a command of client `client_id` that took `usec` in the slow log (the caller found

@@ -120,6 +120,9 @@ pub struct Shard {
     pub locks: Locks<Waiter>,
     /// Client-side caching: the keys tracking clients read here (see `tracking.rs`).
     pub tracking: crate::tracking::ShardTracking,
+    /// Keyspace notifications for the client whose command runs here, to go before its
+    /// reply (`notify`, `exec_on_shard`).
+    pub notify_own: Vec<u8>,
     /// The buffer `drain_inbox` swaps with the inbox's queue (kept to reuse its allocation).
     inbox_spare: Vec<ShardMsg>,
     expire_cursors: Vec<usize>,
@@ -141,6 +144,14 @@ impl<'a> std::ops::Deref for KeyMut<'a> {
     type Target = damselfly_core::table::EntryMut<'a>;
     fn deref(&self) -> &Self::Target {
         &self.entry
+    }
+}
+
+impl<'a> KeyMut<'a> {
+    /// The entry for a change of representation only (the same value, another encoding),
+    /// which tells no one.
+    pub fn same_value_mut(&mut self) -> &mut damselfly_core::table::EntryMut<'a> {
+        &mut self.entry
     }
 }
 
@@ -189,6 +200,7 @@ impl Shard {
             dbs: (0..dbnum).map(|_| Table::new()).collect(),
             stats: ThreadStats::default(),
             tracking: crate::tracking::ShardTracking::new(globals.clone()),
+            notify_own: Vec::new(),
             globals,
             locks: Locks::default(),
             inbox_spare: Vec::new(),
@@ -284,6 +296,38 @@ impl Shard {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// A keyspace notification (Redis's `notifyKeyspaceEvent`): `event` of class `class` on
+    /// `key` in `db`, published on `__keyspace@<db>__:<key>` and `__keyevent@<db>__:<event>`
+    /// as `notify-keyspace-events` asks. One relaxed load when it asks for nothing.
+    #[inline]
+    pub fn notify(&mut self, class: i64, event: &str, key: &[u8], db: usize) {
+        let flags = self
+            .globals
+            .notify_flags
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if flags & class != 0 {
+            self.notify_slow(flags, event, key, db);
+        }
+    }
+
+    fn notify_slow(&mut self, flags: i64, event: &str, key: &[u8], db: usize) {
+        use crate::config::notify;
+        let me = self.tracking.inline_client();
+        if flags & notify::KEYSPACE != 0 {
+            let mut ch = format!("__keyspace@{db}__:").into_bytes();
+            ch.extend_from_slice(key);
+            self.globals
+                .pubsub
+                .publish(&ch, event.as_bytes(), false, me, &mut self.notify_own);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let ch = format!("__keyevent@{db}__:{event}").into_bytes();
+            self.globals
+                .pubsub
+                .publish(&ch, key, false, me, &mut self.notify_own);
+        }
+    }
+
     // ---- the mutation path -------------------------------------------------------------
 
     /// Removes `key` if it has expired. Returns the key's hash, so the caller's own lookup
@@ -294,6 +338,7 @@ impl Shard {
         if matches!(t.get_hashed(h, key), Some(e) if e.is_expired(now)) {
             t.remove_hashed(h, key);
             self.stats.expired_keys += 1;
+            self.notify(crate::config::notify::EXPIRED, "expired", key, db);
             self.tracking.key_changed(key);
         }
         h
@@ -302,6 +347,17 @@ impl Shard {
     /// Looks a key up for reading: lazily expires it and counts a keyspace hit or miss.
     pub fn lookup_read(&mut self, db: usize, key: &[u8], now: u64) -> Option<&Entry> {
         let h = self.expire_if_needed(db, key, now);
+        let notify_miss = self
+            .globals
+            .notify_flags
+            .load(std::sync::atomic::Ordering::Relaxed)
+            & crate::config::notify::KEY_MISS
+            != 0;
+        if notify_miss && self.dbs[db].get_hashed(h, key).is_none() {
+            self.stats.keyspace_misses += 1;
+            self.notify(crate::config::notify::KEY_MISS, "keymiss", key, db);
+            return None;
+        }
         match self.dbs[db].get_hashed(h, key) {
             Some(e) => {
                 self.stats.keyspace_hits += 1;
@@ -342,6 +398,24 @@ impl Shard {
     /// had expired (then it counts as expired, as Redis's lookup before a write counts it, so
     /// a plain SET needs no lookup of its own).
     pub fn store(&mut self, db: usize, entry: Entry, now: u64) -> Option<Entry> {
+        if self
+            .globals
+            .notify_flags
+            .load(std::sync::atomic::Ordering::Relaxed)
+            & crate::config::notify::NEW
+            != 0
+        {
+            let key = entry.key().to_vec();
+            let old = self.store_quiet(db, entry, now);
+            if old.is_none() {
+                self.notify(crate::config::notify::NEW, "new", &key, db);
+            }
+            return old;
+        }
+        self.store_quiet(db, entry, now)
+    }
+
+    fn store_quiet(&mut self, db: usize, entry: Entry, now: u64) -> Option<Entry> {
         let old = if self.tracking.active() {
             let key = entry.key().to_vec();
             let old = self.dbs[db].insert(entry, now);
@@ -397,11 +471,24 @@ impl Shard {
                 let mut cursor = self.expire_cursors[db];
                 let tracking = &mut self.tracking;
                 let track = tracking.active();
+                let notify = self
+                    .globals
+                    .notify_flags
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    & crate::config::notify::EXPIRED
+                    != 0;
+                let mut expired = Vec::new();
                 let (examined, removed) = self.dbs[db].expire_step(now, &mut cursor, 512, |e| {
+                    if notify {
+                        expired.push(e.key().to_vec());
+                    }
                     if track {
                         tracking.key_changed(e.key());
                     }
                 });
+                for k in expired {
+                    self.notify(crate::config::notify::EXPIRED, "expired", &k, db);
+                }
                 self.expire_cursors[db] = cursor;
                 removed_total += removed;
                 self.stats.expired_keys += removed as u64;

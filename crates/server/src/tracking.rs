@@ -275,6 +275,16 @@ impl ShardTracking {
         self.collect_own = inline;
     }
 
+    /// The client whose own messages are collected for its reply buffer now (0: none).
+    #[inline]
+    pub fn inline_client(&self) -> u64 {
+        if self.collect_own {
+            self.exec_client
+        } else {
+            0
+        }
+    }
+
     /// The command ended: its own messages go after its reply in `out`.
     #[inline]
     pub fn end(&mut self, out: &mut Vec<u8>) {

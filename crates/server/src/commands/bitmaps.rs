@@ -12,6 +12,7 @@
 use super::strings::{growable_string, max_bulk_len, string_len};
 use super::{eq_ic, parse_i64, string_bytes, NOT_INT, SYNTAX, WRONGTYPE};
 use crate::command::{LocalFut, ShardCtx, TableBuilder};
+use crate::config::notify::STRING;
 use crate::conn::Conn;
 use crate::coord::{group_by_shard, Tx};
 use crate::shard::Shard;
@@ -260,10 +261,22 @@ fn setbit(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
     };
     let byte = (offset >> 3) as usize;
     let bit = 7 - (offset & 7) as u8;
+    let mut set = false;
     if let Some(mut e) = ctx.shard.lookup_write(ctx.db, &args[1], ctx.now) {
-        if string_len(&e).is_none() {
+        let Some(len) = string_len(&e) else {
             ctx.r.error(WRONGTYPE);
             return;
+        };
+        // Neither longer nor a different bit: nothing changes (no invalidation, no
+        // notification), as in Redis 7.0.
+        if byte < len {
+            let cur = string_bytes(&e).map_or(0, |b| (b[byte] >> bit) & 1);
+            if cur == on {
+                // Redis still turns the value into a raw string (OBJECT ENCODING shows it).
+                growable_string(e.same_value_mut());
+                ctx.r.int(cur as i64);
+                return;
+            }
         }
         let v = growable_string(&mut e);
         if v.len() <= byte {
@@ -272,16 +285,19 @@ fn setbit(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         let old = (v[byte] >> bit) & 1;
         v[byte] = (v[byte] & !(1 << bit)) | (on << bit);
         ctx.r.int(old as i64);
-        return;
+        set = true;
     }
-    let mut v = vec![0u8; byte + 1];
-    v[byte] = on << bit;
-    ctx.shard.store(
-        ctx.db,
-        Entry::new(&args[1], NewValue::Obj(Box::new(Object::Str(v))), None),
-        ctx.now,
-    );
-    ctx.r.int(0);
+    if !set {
+        let mut v = vec![0u8; byte + 1];
+        v[byte] = on << bit;
+        ctx.shard.store(
+            ctx.db,
+            Entry::new(&args[1], NewValue::Obj(Box::new(Object::Str(v))), None),
+            ctx.now,
+        );
+        ctx.r.int(0);
+    }
+    ctx.shard.notify(STRING, "setbit", &args[1], ctx.db);
 }
 
 fn getbit(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
@@ -584,11 +600,14 @@ fn bitop_read(
 /// Stores BITOP's result (a "raw" string, no TTL) or deletes the destination when empty.
 fn bitop_store(s: &mut Shard, db: usize, dest: &[u8], res: &[u8], now: u64) {
     if res.is_empty() {
-        s.remove(db, dest, now);
+        if s.remove(db, dest, now).is_some() {
+            s.notify(crate::config::notify::GENERIC, "del", dest, db);
+        }
     } else {
         let mut e = Entry::new(dest, NewValue::Str(res), None);
         e.set_raw_hint(true);
         s.store(db, e, now);
+        s.notify(STRING, "set", dest, db);
     }
 }
 
@@ -853,37 +872,52 @@ fn bitfield_generic(ctx: &mut ShardCtx<'_>, args: &[Bytes], readonly_cmd: bool) 
     }
     let need = (highest >> 3) as usize + 1;
     let r = &mut *ctx.r;
+    // Returns how many writes took effect (Redis notifies "setbit" only then).
     let run = |v: &mut Vec<u8>, r: &mut damselfly_resp::ReplyBuilder| {
         if v.len() < need {
             v.resize(need, 0);
         }
+        let mut changes = 0;
         r.array(ops.len());
         for op in &ops {
             if op.op == FieldOp::Get {
                 r.int(bitfield_get(v, op));
             } else {
                 match bitfield_write(v, op) {
-                    Some(x) => r.int(x),
+                    Some(x) => {
+                        changes += 1;
+                        r.int(x)
+                    }
                     None => r.null(),
                 }
             }
         }
+        changes
     };
+    let mut changes = None;
     if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
         if string_len(&e).is_none() {
             r.error(WRONGTYPE);
             return;
         }
-        run(growable_string(&mut e), r);
-        return;
+        changes = Some(run(growable_string(&mut e), r));
     }
-    let mut v = Vec::new();
-    run(&mut v, r);
-    ctx.shard.store(
-        ctx.db,
-        Entry::new(key, NewValue::Obj(Box::new(Object::Str(v))), None),
-        ctx.now,
-    );
+    let changes = match changes {
+        Some(n) => n,
+        None => {
+            let mut v = Vec::new();
+            let n = run(&mut v, r);
+            ctx.shard.store(
+                ctx.db,
+                Entry::new(key, NewValue::Obj(Box::new(Object::Str(v))), None),
+                ctx.now,
+            );
+            n
+        }
+    };
+    if changes > 0 {
+        ctx.shard.notify(STRING, "setbit", key, ctx.db);
+    }
 }
 
 #[cfg(test)]

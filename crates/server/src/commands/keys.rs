@@ -59,15 +59,29 @@ pub fn register(t: &mut TableBuilder) {
     t.conn("object|help", object_help);
 }
 
+use crate::config::notify::GENERIC;
+
 const NO_SUCH_KEY: &str = "ERR no such key";
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 // ---- DEL UNLINK EXISTS TOUCH -------------------------------------------------------------
 
 fn del_keys(s: &mut Shard, db: usize, keys: &[Bytes], now: u64) -> i64 {
-    keys.iter()
-        .filter(|k| s.remove(db, k, now).is_some())
-        .count() as i64
+    let mut n = 0;
+    for k in keys {
+        if s.remove(db, k, now).is_some() {
+            s.notify(GENERIC, "del", k, db);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Stores `e` as a new key: whatever its key held is deleted first, so the store counts as
+/// a new key (Redis's `dbDelete` then `dbAdd` in RENAME, COPY REPLACE, MOVE).
+fn store_new(s: &mut Shard, db: usize, e: Entry, now: u64) {
+    s.remove(db, e.key(), now);
+    s.store(db, e, now);
 }
 
 /// EXISTS and TOUCH: both count keyspace hits/misses in Redis (TOUCH also updates the access
@@ -243,8 +257,12 @@ fn expire_generic(
     }
     if when <= now {
         ctx.shard.remove(ctx.db, key, ctx.now);
-    } else if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
-        e.set_ttl(Some(when as u64));
+        ctx.shard.notify(GENERIC, "del", key, ctx.db);
+    } else {
+        if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
+            e.set_ttl(Some(when as u64));
+        }
+        ctx.shard.notify(GENERIC, "expire", key, ctx.db);
     }
     ctx.r.int(1);
 }
@@ -311,6 +329,7 @@ fn persist(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         if let Some(mut e) = ctx.shard.lookup_write(ctx.db, &args[1], ctx.now) {
             e.set_ttl(None);
         }
+        ctx.shard.notify(GENERIC, "persist", &args[1], ctx.db);
     }
     ctx.r.int(has_ttl as i64);
 }
@@ -586,7 +605,9 @@ fn rename_generic(ctx: &mut ShardCtx<'_>, args: &[Bytes], nx: bool) {
         return ctx.r.int(0);
     }
     if let Some(e) = ctx.shard.remove(db, src, now) {
-        ctx.shard.store(db, e.rekey(dst), now);
+        store_new(ctx.shard, db, e.rekey(dst), now);
+        ctx.shard.notify(GENERIC, "rename_from", src, db);
+        ctx.shard.notify(GENERIC, "rename_to", dst, db);
     }
     if nx {
         ctx.r.int(1)
@@ -630,8 +651,12 @@ async fn rename_cross_generic(c: &mut Conn, args: Vec<Bytes>, nx: bool) {
         .await
         .flatten();
     if let Some(e) = taken {
+        let from = args[1].clone();
         tx.run(ds, move |s| {
-            s.store(db, e.rekey(&dst), now_ms());
+            store_new(s, db, e.rekey(&dst), now_ms());
+            // Both events from here, in Redis's order (a channel is just a name).
+            s.notify(GENERIC, "rename_from", &from, db);
+            s.notify(GENERIC, "rename_to", &dst, db);
         })
         .await;
     }
@@ -698,7 +723,9 @@ fn copy_store(s: &mut Shard, db: usize, e: Entry, replace: bool, now: u64) -> bo
     if s.lookup(db, e.key(), now).is_some() && !replace {
         return false;
     }
-    s.store(db, e, now);
+    let key = e.key().to_vec();
+    store_new(s, db, e, now);
+    s.notify(GENERIC, "copy_to", &key, db);
     true
 }
 
@@ -773,6 +800,8 @@ fn move_cmd(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
     }
     if let Some(e) = ctx.shard.remove(ctx.db, key, now) {
         ctx.shard.store(dst_db, e, now);
+        ctx.shard.notify(GENERIC, "move_from", key, ctx.db);
+        ctx.shard.notify(GENERIC, "move_to", key, dst_db);
     }
     ctx.r.int(1);
 }

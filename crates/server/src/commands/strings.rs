@@ -13,6 +13,7 @@ use super::{
     WRONGTYPE,
 };
 use crate::command::{LocalFut, ShardCtx, TableBuilder};
+use crate::config::notify::{GENERIC, STRING};
 use crate::conn::Conn;
 use crate::coord::{group_by_shard, single_hop, Tx};
 use crate::shard::Shard;
@@ -215,6 +216,10 @@ fn set_generic(
     }
     ctx.shard
         .store(ctx.db, Entry::new(key, new_string_value(val), ttl), ctx.now);
+    ctx.shard.notify(STRING, "set", key, ctx.db);
+    if opts.expire.is_some() {
+        ctx.shard.notify(GENERIC, "expire", key, ctx.db);
+    }
     if flags & ext::GET == 0 {
         match replies {
             SetReplies::OkNull => ctx.r.ok(),
@@ -272,6 +277,7 @@ fn getset(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         Entry::new(&args[1], new_string_value(&args[2]), None),
         ctx.now,
     );
+    ctx.shard.notify(STRING, "set", &args[1], ctx.db);
 }
 
 fn getdel(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
@@ -289,6 +295,7 @@ fn getdel(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         },
     }
     ctx.shard.remove(ctx.db, &args[1], ctx.now);
+    ctx.shard.notify(GENERIC, "del", &args[1], ctx.db);
 }
 
 fn getex(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
@@ -327,15 +334,25 @@ fn getex(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         match ttl {
             Some(ms) if absolute && ms <= now => {
                 ctx.shard.remove(ctx.db, key, now);
+                ctx.shard.notify(GENERIC, "del", key, ctx.db);
             }
             Some(ms) => {
                 if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, now) {
                     e.set_ttl(Some(ms));
                 }
+                ctx.shard.notify(GENERIC, "expire", key, ctx.db);
             }
             None if opts.flags & ext::PERSIST != 0 => {
-                if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, now) {
-                    e.set_ttl(None);
+                // Only a key with a TTL changes (and is invalidated, and notified).
+                let had_ttl = ctx
+                    .shard
+                    .lookup(ctx.db, key, now)
+                    .is_some_and(|e| e.ttl().is_some());
+                if had_ttl {
+                    if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, now) {
+                        e.set_ttl(None);
+                    }
+                    ctx.shard.notify(GENERIC, "persist", key, ctx.db);
                 }
             }
             None => {}
@@ -421,6 +438,7 @@ fn mset(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
             Entry::new(&kv[0], new_string_value(&kv[1]), None),
             ctx.now,
         );
+        ctx.shard.notify(STRING, "set", &kv[0], ctx.db);
     }
     ctx.r.ok();
 }
@@ -443,6 +461,7 @@ fn mset_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
                 let now = crate::shard::now_ms();
                 for (k, v) in kvs {
                     s.store(db, Entry::new(&k, new_string_value(&v), None), now);
+                    s.notify(STRING, "set", &k, db);
                 }
             })
         })
@@ -470,6 +489,7 @@ fn msetnx(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
             Entry::new(&kv[0], new_string_value(&kv[1]), None),
             ctx.now,
         );
+        ctx.shard.notify(STRING, "set", &kv[0], ctx.db);
     }
     ctx.r.int(1);
 }
@@ -513,6 +533,7 @@ fn msetnx_cross(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
                 let now = crate::shard::now_ms();
                 for (k, v) in kvs {
                     s.store(db, Entry::new(&k, new_string_value(&v), None), now);
+                    s.notify(STRING, "set", &k, db);
                 }
             }));
         }
@@ -598,6 +619,7 @@ pub(crate) fn growable_string(e: &mut Entry) -> &mut Vec<u8> {
 fn append(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
     let (key, val) = (&args[1], &args[2]);
     let mut big = None;
+    let mut appended = None;
     if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
         let Some(len) = string_len(&e) else {
             ctx.r.error(WRONGTYPE);
@@ -606,10 +628,15 @@ fn append(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         if len as i64 + val.len() as i64 <= MIN_MAX_BULK {
             let v = growable_string(&mut e);
             v.extend_from_slice(val);
-            ctx.r.int(v.len() as i64);
-            return;
+            appended = Some(v.len());
+        } else {
+            big = Some(len);
         }
-        big = Some(len);
+    }
+    if let Some(n) = appended {
+        ctx.r.int(n as i64);
+        ctx.shard.notify(STRING, "append", key, ctx.db);
+        return;
     }
     let Some(len) = big else {
         // A new key: stored like SET would (integer encoding when it applies).
@@ -619,6 +646,7 @@ fn append(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
             ctx.now,
         );
         ctx.r.int(val.len() as i64);
+        ctx.shard.notify(STRING, "append", key, ctx.db);
         return;
     };
     if !check_string_length(ctx.shard, ctx.r, len as i64, val.len() as i64) {
@@ -629,6 +657,7 @@ fn append(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         v.extend_from_slice(val);
         ctx.r.int(v.len() as i64);
     }
+    ctx.shard.notify(STRING, "append", key, ctx.db);
 }
 
 fn setrange(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
@@ -661,13 +690,18 @@ fn setrange(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
     }
     let offset = offset as usize;
     let end = offset + val.len();
+    let mut written = None;
     if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
         let v = growable_string(&mut e);
         if v.len() < end {
             v.resize(end, 0);
         }
         v[offset..end].copy_from_slice(val);
-        ctx.r.int(v.len() as i64);
+        written = Some(v.len());
+    }
+    if let Some(n) = written {
+        ctx.r.int(n as i64);
+        ctx.shard.notify(STRING, "setrange", key, ctx.db);
         return;
     }
     let mut v = vec![0u8; end];
@@ -678,6 +712,7 @@ fn setrange(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
         ctx.now,
     );
     ctx.r.int(end as i64);
+    ctx.shard.notify(STRING, "setrange", key, ctx.db);
 }
 
 // ---- reads: GETRANGE SUBSTR STRLEN -------------------------------------------------------
@@ -737,6 +772,7 @@ fn strlen(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
 /// Redis's `incrDecrCommand`: adds `incr` to the integer value of `key` (0 if missing),
 /// keeping its TTL; the result is integer-encoded.
 fn incr_decr(ctx: &mut ShardCtx<'_>, key: &[u8], incr: i64) {
+    let mut done = false;
     if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
         {
             #[allow(unreachable_patterns)]
@@ -760,11 +796,16 @@ fn incr_decr(ctx: &mut ShardCtx<'_>, key: &[u8], incr: i64) {
             e.set_value(NewValue::Int(v));
             ctx.r.int(v);
         }
+        done = true;
+    }
+    if done {
+        ctx.shard.notify(STRING, "incrby", key, ctx.db);
         return;
     }
     ctx.shard
         .store(ctx.db, Entry::new(key, NewValue::Int(incr), None), ctx.now);
     ctx.r.int(incr);
+    ctx.shard.notify(STRING, "incrby", key, ctx.db);
 }
 
 fn incr(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
@@ -839,6 +880,7 @@ pub(crate) fn incr_by_float(value: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>
 
 fn incrbyfloat(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
     let (key, by) = (&args[1], &args[2]);
+    let mut done = None;
     if let Some(mut e) = ctx.shard.lookup_write(ctx.db, key, ctx.now) {
         {
             let res = match string_bytes(&e) {
@@ -850,9 +892,18 @@ fn incrbyfloat(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
                     // Stored as the formatted string (never integer-encoded), TTL kept.
                     e.set_value(NewValue::Str(&v));
                     ctx.r.bulk(&v);
+                    done = Some(true);
                 }
-                Err(msg) => ctx.r.error(msg),
+                Err(msg) => {
+                    ctx.r.error(msg);
+                    done = Some(false);
+                }
             }
+        }
+    }
+    if let Some(changed) = done {
+        if changed {
+            ctx.shard.notify(STRING, "incrbyfloat", key, ctx.db);
         }
         return;
     }
@@ -861,6 +912,7 @@ fn incrbyfloat(ctx: &mut ShardCtx<'_>, args: &[Bytes]) {
             ctx.shard
                 .store(ctx.db, Entry::new(key, NewValue::Str(&v), None), ctx.now);
             ctx.r.bulk(&v);
+            ctx.shard.notify(STRING, "incrbyfloat", key, ctx.db);
         }
         Err(msg) => ctx.r.error(msg),
     }
