@@ -68,6 +68,28 @@ fn a_redis_crate_subscriber_receives_from_publishers_on_other_threads() {
             .any(|l| l.contains(" flags=P ") && l.contains(" sub=1 psub=1 ssub=0 ")),
         "{list}"
     );
+    let pubsub: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(pubsub.lines().count(), 1, "{pubsub}");
+    let normal: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut admin)
+        .unwrap();
+    assert!(!normal.contains("flags=P"), "{normal}");
+    // CLIENT KILL TYPE pubsub closes the subscriber and nothing else.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(killed, 1);
     drop(sub);
     drop(sub_conn);
     assert!(eventually(

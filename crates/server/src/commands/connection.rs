@@ -388,26 +388,47 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     )
 }
 
+/// A client's type as CLIENT LIST/KILL TYPE name it (Redis's `getClientType`: a MONITOR is
+/// `normal`; no masters or replicas yet).
+fn client_type(cs: &ClientShared) -> &'static str {
+    if cs.in_pubsub() {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
+/// A TYPE argument, or Redis's error for an unknown one.
+fn parse_client_type(t: &[u8]) -> Result<&'static str, String> {
+    for (name, ty) in [
+        ("normal", "normal"),
+        ("master", "master"),
+        ("replica", "replica"),
+        ("slave", "replica"),
+        ("pubsub", "pubsub"),
+    ] {
+        if eq_ic(t, name) {
+            return Ok(ty);
+        }
+    }
+    Err(format!(
+        "ERR Unknown client type '{}'",
+        String::from_utf8_lossy(t)
+    ))
+}
+
 fn client_list(c: &mut Conn, args: &[Bytes]) {
     let mut ids: Option<Vec<u64>> = None;
+    let mut typ = None;
     let mut i = 2;
     while i < args.len() {
         if eq_ic(&args[i], "type") && i + 1 < args.len() {
-            let t = &args[i + 1];
-            if !(eq_ic(t, "normal")
-                || eq_ic(t, "master")
-                || eq_ic(t, "replica")
-                || eq_ic(t, "slave")
-                || eq_ic(t, "pubsub"))
-            {
-                c.out.error(&format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(t)
-                ));
-                return;
-            }
-            if !eq_ic(t, "normal") {
-                ids = Some(Vec::new());
+            match parse_client_type(&args[i + 1]) {
+                Ok(t) => typ = Some(t),
+                Err(e) => {
+                    c.out.error(&e);
+                    return;
+                }
             }
             i += 2;
         } else if eq_ic(&args[i], "id") && i + 1 < args.len() {
@@ -435,6 +456,9 @@ fn client_list(c: &mut Conn, args: &[Bytes]) {
             if !ids.contains(&cs.id) {
                 continue;
             }
+        }
+        if typ.is_some_and(|t| t != client_type(&cs)) {
+            continue;
         }
         let line = if cs.id == c.id {
             client_line(&cs, Some(c))
@@ -482,7 +506,7 @@ fn client_kill(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         let mut laddr = None;
         let mut user = None;
         let mut skipme = true;
-        let mut typ_normal = true;
+        let mut typ = None;
         let mut i = 2;
         while i + 1 < args.len() {
             let (k, v) = (&args[i], &args[i + 1]);
@@ -495,20 +519,12 @@ fn client_kill(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
                     }
                 }
             } else if eq_ic(k, "type") {
-                if eq_ic(v, "normal") {
-                    typ_normal = true;
-                } else if eq_ic(v, "master")
-                    || eq_ic(v, "replica")
-                    || eq_ic(v, "slave")
-                    || eq_ic(v, "pubsub")
-                {
-                    typ_normal = false;
-                } else {
-                    c.out.error(&format!(
-                        "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(v)
-                    ));
-                    return;
+                match parse_client_type(v) {
+                    Ok(t) => typ = Some(t),
+                    Err(e) => {
+                        c.out.error(&e);
+                        return;
+                    }
                 }
             } else if eq_ic(k, "addr") {
                 addr = Some(String::from_utf8_lossy(v).into_owned());
@@ -541,7 +557,7 @@ fn client_kill(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         }
         let mut killed = 0;
         for cs in clients {
-            if !typ_normal
+            if typ.is_some_and(|t| t != client_type(&cs))
                 || id.is_some_and(|x| x != cs.id)
                 || addr.as_ref().is_some_and(|a| *a != cs.addr)
                 || laddr.as_ref().is_some_and(|a| *a != cs.laddr)
