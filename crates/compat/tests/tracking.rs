@@ -243,6 +243,8 @@ fn random_step() -> impl Strategy<Value = (usize, usize, usize, usize)> {
 fn random_steps(seq: &[(usize, usize, usize, usize)]) -> Vec<(&'static str, String)> {
     let mut steps = vec![
         ("W", "FLUSHALL".to_string()),
+        ("W", "CONFIG SET notify-keyspace-events KEA".to_string()),
+        ("N", "PSUBSCRIBE __key*__:*".to_string()),
         ("T", "CLIENT TRACKING ON".to_string()),
         ("O", "CLIENT TRACKING ON OPTIN NOLOOP".to_string()),
     ];
@@ -255,10 +257,12 @@ fn random_steps(seq: &[(usize, usize, usize, usize)]) -> Vec<(&'static str, Stri
     steps
 }
 
-const RANDOM_CLIENTS: &[(&str, bool)] = &[("T", true), ("O", true), ("W", false)];
+/// `N` watches every keyspace notification the sequence causes.
+const RANDOM_CLIENTS: &[(&str, bool)] = &[("T", true), ("O", true), ("W", false), ("N", false)];
 
-/// Random sequences of reads by two tracking clients and writes by all three: every reply
-/// and every invalidation must be the same bytes as redis-server's. Shrinks to a minimal
+/// Random sequences of reads by two tracking clients and writes by all three, with a fourth
+/// client watching every keyspace notification: every reply, invalidation and notification
+/// must be the same bytes as redis-server's. Shrinks to a minimal
 /// failing sequence. `COMPAT_TRACKING_CASES=N` sets the number of sequences (default 48).
 #[test]
 fn randomized_tracking_matches_redis() {
