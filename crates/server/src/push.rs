@@ -20,6 +20,9 @@ pub const DEFAULT_LIMIT: usize = 64 << 20;
 pub struct PushSink {
     client_id: u64,
     limit: AtomicUsize,
+    /// The soft limit: closed once the pending bytes stay over it for `soft_secs` (0: none).
+    soft: AtomicUsize,
+    soft_secs: std::sync::atomic::AtomicU64,
     /// The connection, closed at once on overflow: its task may be blocked writing to a
     /// client that does not read, and would not look at the sink again.
     client: Weak<crate::globals::ClientShared>,
@@ -33,6 +36,8 @@ pub struct PushSink {
 struct SinkBuf {
     data: Vec<u8>,
     overflow: bool,
+    /// Since when the pending bytes are over the soft limit.
+    soft_since: Option<std::time::Instant>,
 }
 
 /// A connection's pending pushes went past its limit; the connection is to be closed.
@@ -41,13 +46,19 @@ pub struct Overflow {
     pub limit: usize,
 }
 
-/// The limit for a sink under `config`.
+/// The hard limit for a sink under `config`.
 pub fn limit_of(config: &crate::config::Config) -> usize {
-    config
-        .client_output_buffer_limit("normal")
-        .map(|(hard, _, _)| hard as usize)
-        .filter(|&hard| hard > 0)
-        .unwrap_or(DEFAULT_LIMIT)
+    limits_of(config, "normal").0
+}
+
+/// (hard, soft, soft seconds) of `client-output-buffer-limit` class `class`; a hard limit of
+/// 0 is [`DEFAULT_LIMIT`].
+pub fn limits_of(config: &crate::config::Config, class: &str) -> (usize, usize, u64) {
+    let (hard, soft, secs) = config
+        .client_output_buffer_limit(class)
+        .map(|(h, s, t)| (h as usize, s as usize, t as u64))
+        .unwrap_or((0, 0, 0));
+    (if hard == 0 { DEFAULT_LIMIT } else { hard }, soft, secs)
 }
 
 impl PushSink {
@@ -55,6 +66,8 @@ impl PushSink {
         PushSink {
             client_id,
             limit: AtomicUsize::new(if limit == 0 { DEFAULT_LIMIT } else { limit }),
+            soft: AtomicUsize::new(0),
+            soft_secs: std::sync::atomic::AtomicU64::new(0),
             client,
             pending: AtomicBool::new(false),
             buf: Mutex::new(SinkBuf::default()),
@@ -70,6 +83,14 @@ impl PushSink {
         self.limit.store(limit, Ordering::Relaxed);
     }
 
+    /// Sets the hard and soft limits (Redis's `client-output-buffer-limit` of the client's
+    /// class).
+    pub fn set_limits(&self, (hard, soft, secs): (usize, usize, u64)) {
+        self.limit.store(hard, Ordering::Relaxed);
+        self.soft.store(soft, Ordering::Relaxed);
+        self.soft_secs.store(secs, Ordering::Relaxed);
+    }
+
     /// Appends `bytes` (one or more whole RESP values) and wakes the connection.
     pub fn push(&self, bytes: &[u8]) {
         {
@@ -78,7 +99,18 @@ impl PushSink {
                 return;
             }
             let limit = self.limit.load(Ordering::Relaxed);
-            if b.data.len() + bytes.len() > limit {
+            let soft = self.soft.load(Ordering::Relaxed);
+            let mut over = b.data.len() + bytes.len() > limit;
+            if !over && soft > 0 && b.data.len() + bytes.len() > soft {
+                let now = std::time::Instant::now();
+                let since = *b.soft_since.get_or_insert(now);
+                over = now.duration_since(since).as_secs()
+                    >= self.soft_secs.load(Ordering::Relaxed)
+                    && since != now;
+            } else if soft > 0 {
+                b.soft_since = None;
+            }
+            if over {
                 b.overflow = true;
                 b.data = Vec::new();
                 if let Some(c) = self.client.upgrade() {
@@ -106,6 +138,7 @@ impl PushSink {
     pub fn drain_into(&self, out: &mut Vec<u8>) -> Result<(), Overflow> {
         let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.store(false, Ordering::Relaxed);
+        b.soft_since = None;
         if b.overflow {
             return Err(Overflow {
                 limit: self.limit.load(Ordering::Relaxed),
@@ -142,5 +175,29 @@ mod tests {
         s.push(b"123456");
         s.push(b"12345");
         assert_eq!(s.drain_into(&mut out), Err(Overflow { limit: 10 }));
+    }
+
+    #[test]
+    fn a_sink_over_its_soft_limit_for_long_enough_overflows() {
+        let s = PushSink::new(1, Weak::new(), 0);
+        s.set_limits((100, 4, 0));
+        s.push(b"123");
+        s.push(b"45");
+        let mut out = Vec::new();
+        assert_eq!(
+            s.drain_into(&mut out),
+            Ok(()),
+            "first time over: the clock starts"
+        );
+        s.push(b"12345");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        s.push(b"x");
+        assert!(s.drain_into(&mut out).is_err(), "still over: closed");
+        let s = PushSink::new(1, Weak::new(), 0);
+        s.set_limits((100, 4, 3600));
+        for _ in 0..10 {
+            s.push(b"12345");
+        }
+        assert_eq!(s.drain_into(&mut out), Ok(()), "over, but not for an hour");
     }
 }

@@ -73,8 +73,13 @@ fn confirm(c: &mut Conn, what: &[u8], name: Option<&[u8]>, count: usize) {
     c.out.buf.extend_from_slice(&m);
 }
 
-/// Publishes the connection's subscription counts for CLIENT LIST and tracking.
+/// Publishes the connection's subscription counts for CLIENT LIST and tracking; a client
+/// that left Pub/Sub mode is back under the `normal` class's limits.
 fn mirror(c: &mut Conn) {
+    if c.subs.total() == 0 && !c.monitor && c.shared.in_pubsub() {
+        let limits = crate::push::limits_of(&c.globals.config(), "normal");
+        c.shared.pushes.set_limits(limits);
+    }
     let s = &c.shared.subs;
     s[0].store(c.subs.channels.len(), Ordering::Relaxed);
     s[1].store(c.subs.patterns.len(), Ordering::Relaxed);
@@ -91,15 +96,9 @@ fn count_for(c: &Conn, kind: Kind) -> usize {
 
 fn subscribe_generic(c: &mut Conn, args: &[Bytes], kind: Kind) {
     if c.subs.total() == 0 {
-        // A subscriber's pending messages are bounded by the `pubsub` class's hard limit.
-        let limit = c
-            .globals
-            .config()
-            .client_output_buffer_limit("pubsub")
-            .map(|(hard, _, _)| hard as usize)
-            .filter(|&h| h > 0)
-            .unwrap_or(crate::push::DEFAULT_LIMIT);
-        c.shared.pushes.set_limit(limit);
+        // A subscriber's pending messages are bounded by the `pubsub` class's limits.
+        let limits = crate::push::limits_of(&c.globals.config(), "pubsub");
+        c.shared.pushes.set_limits(limits);
     }
     let (what, _) = kind_names(kind);
     for name in &args[1..] {
