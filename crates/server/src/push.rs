@@ -56,7 +56,7 @@ pub fn limit_of(config: &crate::config::Config) -> usize {
 pub fn limits_of(config: &crate::config::Config, class: &str) -> (usize, usize, u64) {
     let (hard, soft, secs) = config
         .client_output_buffer_limit(class)
-        .map(|(h, s, t)| (h as usize, s as usize, t as u64))
+        .map(|(h, s, t)| (h as usize, s as usize, t))
         .unwrap_or((0, 0, 0));
     (if hard == 0 { DEFAULT_LIMIT } else { hard }, soft, secs)
 }
