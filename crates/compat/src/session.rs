@@ -3,7 +3,8 @@
 //! step each client answers a PING, and what it received before the PONG is that step's
 //! output for it. Run on both servers, the transcripts must be equal.
 //!
-//! Step lines: a command (`$NAME` stands for client NAME's id), `sleep N` (ms), `close NAME`.
+//! Step lines: a command (`$NAME` stands for client NAME's id), `sleep N` (ms; what arrives
+//! meanwhile counts for the next step), `close NAME`.
 //! A HELLO's reply is not compared (it names the version and the client's id). In what a
 //! client received, ids after `redirect` / `tracking-redir-broken` are replaced by names, and
 //! each run of consecutive messages (pushes, RESP2 `message`/`pmessage`/`smessage` arrays) is
@@ -114,7 +115,10 @@ pub fn run_session(
     for &(who, line) in steps {
         let mut first = Vec::new();
         if let Some(ms) = line.strip_prefix("sleep ") {
+            // Not a step of its own: what arrives meanwhile (an active expiry, say) counts
+            // for the next step, so a race between lazy and active expiry cannot move it.
             std::thread::sleep(Duration::from_millis(ms.parse().expect("ms")));
+            continue;
         } else if let Some(victim) = line.strip_prefix("close ") {
             if let Some(c) = conns[idx(victim)].take() {
                 c.shutdown();
