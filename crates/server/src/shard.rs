@@ -153,6 +153,11 @@ impl<'a> KeyMut<'a> {
     pub fn same_value_mut(&mut self) -> &mut damselfly_core::table::EntryMut<'a> {
         &mut self.entry
     }
+
+    /// Marks the key changed after a change made through [`KeyMut::same_value_mut`].
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
 }
 
 impl std::ops::DerefMut for KeyMut<'_> {

@@ -900,7 +900,13 @@ fn bitfield_generic(ctx: &mut ShardCtx<'_>, args: &[Bytes], readonly_cmd: bool) 
             r.error(WRONGTYPE);
             return;
         }
-        changes = Some(run(growable_string(&mut e), r));
+        // Converted to a raw string either way; changed (for tracking) only by a write that
+        // took effect, as Redis signals it only then.
+        let n = run(growable_string(e.same_value_mut()), r);
+        if n > 0 {
+            e.mark_changed();
+        }
+        changes = Some(n);
     }
     let changes = match changes {
         Some(n) => n,
