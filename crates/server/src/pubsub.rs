@@ -98,6 +98,24 @@ pub fn encode(resp3: bool, parts: &[&[u8]]) -> Vec<u8> {
     m
 }
 
+/// One message in each protocol, encoded when first needed.
+#[derive(Default)]
+struct Encoded {
+    resp2: Option<Vec<u8>>,
+    resp3: Option<Vec<u8>>,
+}
+
+impl Encoded {
+    fn get(&mut self, resp3: bool, parts: &[&[u8]]) -> &[u8] {
+        let slot = if resp3 {
+            &mut self.resp3
+        } else {
+            &mut self.resp2
+        };
+        slot.get_or_insert_with(|| encode(resp3, parts))
+    }
+}
+
 fn idx(kind: Kind) -> usize {
     match kind {
         Kind::Channel => 0,
@@ -147,12 +165,12 @@ impl Registry {
     ) -> usize {
         let g = self.lock();
         let mut n = 0;
-        let mut send = |c: &Arc<ClientShared>, m: Vec<u8>| {
+        let mut send = |c: &Arc<ClientShared>, m: &[u8]| {
             n += 1;
             if c.id == publisher {
-                own.extend_from_slice(&m);
+                own.extend_from_slice(m);
             } else {
-                c.pushes.push(&m);
+                c.pushes.push(m);
             }
         };
         let (map, kind): (&HashMap<_, _>, &[u8]) = if shard {
@@ -160,16 +178,19 @@ impl Registry {
         } else {
             (&g.channels, b"message")
         };
+        // Each message is encoded once per protocol, however many receive it.
         if let Some(subs) = map.get(channel) {
+            let mut enc = Encoded::default();
             for c in subs {
-                send(c, encode(c.resp3(), &[kind, channel, msg]));
+                send(c, enc.get(c.resp3(), &[kind, channel, msg]));
             }
         }
         if !shard {
             for (pat, subs) in &g.patterns {
                 if damselfly_core::glob::glob_match(pat, channel, false) {
+                    let mut enc = Encoded::default();
                     for c in subs {
-                        send(c, encode(c.resp3(), &[b"pmessage", pat, channel, msg]));
+                        send(c, enc.get(c.resp3(), &[b"pmessage", pat, channel, msg]));
                     }
                 }
             }
