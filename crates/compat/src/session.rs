@@ -3,8 +3,9 @@
 //! step each client answers a PING, and what it received before the PONG is that step's
 //! output for it. Run on both servers, the transcripts must be equal.
 //!
-//! Step lines: a command (`$NAME` stands for client NAME's id), `sleep N` (ms; what arrives
-//! meanwhile counts for the next step), `close NAME`.
+//! Step lines: a command (`$NAME` stands for client NAME's id), `send A ; B ; C` (commands in
+//! one write, no reply awaited: for CLIENT REPLY OFF), `sleep N` (ms; what arrives meanwhile
+//! counts for the next step), `close NAME`.
 //! A HELLO's reply is not compared (it names the version and the client's id). In what a
 //! client received, ids after `redirect` / `tracking-redir-broken` are replaced by names, and
 //! each run of consecutive messages (pushes, RESP2 `message`/`pmessage`/`smessage` arrays) is
@@ -130,14 +131,24 @@ pub fn run_session(
             for (id, name) in &ids {
                 sent = sent.replace(&format!("${name}"), &id.to_string());
             }
-            let args = damselfly_resp::split_args(sent.as_bytes()).expect("args");
             let c = conns[idx(who)].as_mut().expect("open");
-            // The reply is read before anything else is sent: Redis sends some messages
-            // (BCAST invalidations) once per event-loop iteration, so a PING read together
-            // with the command would put them after that PING's reply.
-            let reply = c.call(&args).expect("call");
-            if !line.starts_with("HELLO") {
-                first = reply;
+            if let Some(cmds) = sent.strip_prefix("send ") {
+                // Several commands in one write, no reply awaited (CLIENT REPLY OFF ...):
+                // everything they caused is read with the PING below.
+                for cmd in cmds.split(" ; ") {
+                    let args = damselfly_resp::split_args(cmd.as_bytes()).expect("args");
+                    c.send(&args).expect("send");
+                }
+                first = Vec::new();
+            } else {
+                let args = damselfly_resp::split_args(sent.as_bytes()).expect("args");
+                // The reply is read before anything else is sent: Redis sends some messages
+                // (BCAST invalidations) once per event-loop iteration, so a PING read together
+                // with the command would put them after that PING's reply.
+                let reply = c.call(&args).expect("call");
+                if !line.starts_with("HELLO") {
+                    first = reply;
+                }
             }
         }
         // The sender first: its PONG says the step ran everywhere it had to.

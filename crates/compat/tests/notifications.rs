@@ -102,6 +102,14 @@ fn session() -> Vec<(&'static str, &'static str)> {
         ("M", "MSET own 2 {own}2 3"),
         ("M", "INCR own"),
         ("W", "SET own 9"),
+        (
+            "M",
+            "send CLIENT REPLY OFF ; SET own 3 ; CLIENT REPLY ON ; ECHO after",
+        ),
+        (
+            "M",
+            "send CLIENT REPLY SKIP ; PUBLISH __keyevent@0__:set self ; ECHO after",
+        ),
         ("M", "UNSUBSCRIBE"),
         ("W", "CONFIG SET notify-keyspace-events \"\""),
         ("W", "SET quiet 1"),

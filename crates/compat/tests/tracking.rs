@@ -178,6 +178,13 @@ fn session() -> Vec<(&'static str, &'static str)> {
         ("A", "CLIENT TRACKING OFF"),
         ("A", "CLIENT TRACKING ON"),
         ("A", "CLIENT TRACKINGINFO"),
+        // CLIENT REPLY OFF drops replies, not pushes.
+        ("A", "GET rk"),
+        (
+            "A",
+            "send CLIENT REPLY OFF ; SET rk 1 ; GET rk ; CLIENT REPLY ON ; ECHO after",
+        ),
+        ("A", "send CLIENT REPLY SKIP ; SET rk 2 ; ECHO after"),
         // RESET ends tracking.
         ("A", "GET k"),
         ("A", "RESET"),

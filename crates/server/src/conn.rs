@@ -108,6 +108,18 @@ pub struct TrackMode {
     pub optout: bool,
 }
 
+/// Whose command `exec_on_shard` runs, and what it asks of tracking.
+#[derive(Clone, Copy)]
+pub struct ExecFor {
+    pub client: u64,
+    /// Remember the command's keys (CLIENT TRACKING).
+    pub track: Option<&'static command::Command>,
+    /// The client's own pushes (invalidations, notifications) go in its reply buffer. Not
+    /// while CLIENT REPLY OFF/SKIP drops that buffer: then they go to its push sink, as
+    /// Redis delivers pushes whatever the reply mode.
+    pub inline: bool,
+}
+
 /// A reply produced out of line, placed back in order at flush.
 enum Piece {
     Local(usize, usize),
@@ -126,6 +138,8 @@ struct RemoteItem {
     args: Vec<Bytes>,
     /// Remember the command's keys for client-side caching.
     track: bool,
+    /// Its own pushes may go in the reply buffer (see `ExecFor::inline`).
+    inline: bool,
 }
 
 #[derive(Default)]
@@ -148,11 +162,15 @@ pub fn exec_on_shard(
     name: &'static str,
     args: &[Bytes],
     clock: &mut quanta::Instant,
-    client_id: u64,
-    track: Option<&'static command::Command>,
+    who: ExecFor,
 ) {
+    let ExecFor {
+        client: client_id,
+        track,
+        inline,
+    } = who;
     let before = ctx.r.buf.len();
-    ctx.shard.tracking.begin(client_id, true);
+    ctx.shard.tracking.begin(client_id, inline);
     handler(ctx, args);
     if let Some(cmd) = track {
         for p in cmd.key_positions(args) {
@@ -511,6 +529,11 @@ impl Conn {
             self.flush_pending().await;
         }
         self.end_reply_mode(skip);
+        // Pushes the command caused for this client went to its sink while its reply was
+        // dropped; they go out where the reply would have been.
+        if skip.is_some() {
+            let _ = self.drain_pushes();
+        }
         if let Some(args) = monitored {
             let line = crate::monitor::format_line(
                 crate::monitor::unix_us(),
@@ -622,7 +645,11 @@ impl Conn {
         args: Vec<Bytes>,
         track: bool,
     ) {
-        let tracked = track.then_some(cmd);
+        let who = ExecFor {
+            client: self.id,
+            track: track.then_some(cmd),
+            inline: self.reply_mode == ReplyMode::On,
+        };
         let name = cmd.name;
         let local_free = sid == self.shard_id && self.shard.borrow().locks.idle();
         if local_free && (self.pending.remote == 0 || self.reply_mode != ReplyMode::On) {
@@ -634,15 +661,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(
-                &mut ctx,
-                h,
-                name,
-                &args,
-                &mut self.cmd_clock,
-                self.id,
-                tracked,
-            );
+            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, who);
             return;
         }
         if local_free {
@@ -657,15 +676,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(
-                &mut ctx,
-                h,
-                name,
-                &args,
-                &mut self.cmd_clock,
-                self.id,
-                tracked,
-            );
+            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, who);
             std::mem::swap(&mut rb.buf, &mut self.pending.local);
             self.pending
                 .pieces
@@ -686,6 +697,7 @@ impl Conn {
             name,
             args,
             track,
+            inline: self.reply_mode == ReplyMode::On,
         });
         self.pending.pieces.push(Piece::Remote(sid, idx));
         self.pending.remote += 1;
@@ -889,15 +901,12 @@ impl crate::shard::KeyedWork for BatchJob {
                 now,
                 no_touch: it.no_touch,
             };
-            exec_on_shard(
-                &mut ctx,
-                it.handler,
-                it.name,
-                &it.args,
-                &mut clock,
+            let who = ExecFor {
                 client,
-                it.track.then_some(it.cmd),
-            );
+                track: it.track.then_some(it.cmd),
+                inline: it.inline,
+            };
+            exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock, who);
             offs.push((start, rb.buf.len()));
         }
         shard.tracking.flush_bcast();

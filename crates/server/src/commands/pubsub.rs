@@ -185,7 +185,12 @@ fn publish_generic(c: &mut Conn, args: &[Bytes], shard: bool) {
         .globals
         .pubsub
         .publish(&args[1], &args[2], shard, c.id, &mut own);
-    c.out.buf.extend_from_slice(&own);
+    if c.reply_mode == crate::conn::ReplyMode::On {
+        c.out.buf.extend_from_slice(&own);
+    } else if !own.is_empty() {
+        // CLIENT REPLY OFF/SKIP drops the reply, not the message.
+        c.shared.pushes.push(&own);
+    }
     c.out.int(n as i64);
 }
 
