@@ -3,7 +3,8 @@
 //! Layout (see docs/architecture.md): `server` starts threads; `shard` owns a keyspace slice
 //! and its one mutation path; `conn` reads, parses and dispatches pipelines; `coord` runs
 //! cross-shard and atomic multi-shard work; `inbox` carries work to a shard (waking it only if
-//! it sleeps), `monitor` feeds MONITOR connections, `pubsub` holds subscriptions and delivers PUBLISH, `push` is each connection's sink for output other threads produce, `tracking` is client-side caching, and `direct` reports a reply a shard wrote to another thread's socket; `command`
+//! it sleeps), `monitor` feeds MONITOR connections, `pubsub` holds subscriptions and delivers PUBLISH, `push` is each connection's sink for output other threads produce, `tracking` is client-side caching, `direct` reports a reply a shard wrote to another thread's socket, and `latency` keeps
+//! per-command latency histograms and the latency monitor's events; `command`
 //! is the one command table; `commands/*` hold one module per command family.
 
 pub mod blocking;
@@ -16,6 +17,7 @@ pub mod direct;
 pub mod globals;
 pub mod inbox;
 pub mod info;
+pub mod latency;
 pub mod locks;
 pub mod log;
 pub mod monitor;
