@@ -446,9 +446,9 @@ pub static OPTIONS: &[OptDef] = &[
     redis("busy_reply_threshold", "busy-reply-threshold", T::Int { min: 0, max: i64::MAX }, "5000", "Milliseconds a script or function may run before other clients get BUSY").aliases(&["lua-time-limit"]),
     redis("slowlog_log_slower_than", "slowlog-log-slower-than", T::Int { min: -1, max: i64::MAX }, "10000", "Log commands slower than this many microseconds (-1 = off)"),
     redis("slowlog_max_len", "slowlog-max-len", T::Int { min: 0, max: i64::MAX }, "128", "Slow log length"),
-    redis("latency_monitor_threshold", "latency-monitor-threshold", T::Int { min: 0, max: i64::MAX }, "0", "Latency monitor threshold in milliseconds (0 = off)"),
-    redis("latency_tracking", "latency-tracking", T::Bool, "yes", "Track per-command latency percentiles"),
-    redis("latency_tracking_info_percentiles", "latency-tracking-info-percentiles", T::Percentiles, "50 99 99.9", "Percentiles reported by INFO latencystats").multi_arg(),
+    redis("latency_monitor_threshold", "latency-monitor-threshold", T::Int { min: 0, max: i64::MAX }, "0", "Latency monitor threshold in milliseconds (0 = off)").active(),
+    redis("latency_tracking", "latency-tracking", T::Bool, "yes", "Track per-command latency percentiles").active(),
+    redis("latency_tracking_info_percentiles", "latency-tracking-info-percentiles", T::Percentiles, "50 99 99.9", "Percentiles reported by INFO latencystats").multi_arg().active(),
     redis("notify_keyspace_events", "notify-keyspace-events", T::KeyspaceEvents, "", "Keyspace notification classes (letters from 'Ag$lshzxeKEtmdn')").active(),
     redis("tracking_table_max_keys", "tracking-table-max-keys", T::Int { min: 0, max: i64::MAX }, "1000000", "Keys tracked for client-side caching").active(),
     redis("hash_max_listpack_entries", "hash-max-listpack-entries", T::Int { min: 0, max: i64::MAX }, "512", "Hashes up to this many fields use the listpack encoding").aliases(&["hash-max-ziplist-entries"]),
@@ -888,7 +888,8 @@ fn cobl_format(l: &BufLimits) -> String {
 }
 
 /// Format a percentile like Redis (`%f` with trailing zeros removed).
-fn format_percentile(p: f64) -> String {
+/// A percentile as Redis prints it: `%f`, trailing zeros and point trimmed (`99.9`, `50`).
+pub fn format_percentile(p: f64) -> String {
     let s = format!("{p:.6}");
     let s = s.trim_end_matches('0');
     s.trim_end_matches('.').to_string()

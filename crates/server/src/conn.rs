@@ -134,7 +134,6 @@ struct RemoteItem {
     db: usize,
     no_touch: bool,
     handler: ShardHandler,
-    name: &'static str,
     args: Vec<Bytes>,
     /// Remember the command's keys for client-side caching.
     track: bool,
@@ -159,7 +158,7 @@ struct Pending {
 pub fn exec_on_shard(
     ctx: &mut ShardCtx<'_>,
     handler: ShardHandler,
-    name: &'static str,
+    cmd: &'static command::Command,
     args: &[Bytes],
     clock: &mut quanta::Instant,
     who: ExecFor,
@@ -184,9 +183,10 @@ pub fn exec_on_shard(
     let usec = end.duration_since(*clock).as_micros() as u64;
     *clock = end;
     let reply = &ctx.r.buf[before..];
-    crate::stats::account(&mut ctx.shard.stats, name, usec, reply);
-    if ctx.shard.globals.slowlog.is_slow(usec) {
-        ctx.shard.globals.log_slow(client_id, name, args, usec);
+    let sh = &mut *ctx.shard;
+    crate::stats::account(&mut sh.stats, cmd, &sh.globals.latency, usec, reply);
+    if sh.globals.slowlog.is_slow(usec) {
+        sh.globals.log_slow(client_id, cmd.name, args, usec);
     }
     // Keyspace notifications for this client itself come before its reply, as in Redis.
     if !ctx.shard.notify_own.is_empty() {
@@ -493,7 +493,6 @@ impl Conn {
                 }
             }
             Handler::Conn(h) => {
-                let name = cmd.name;
                 self.local_reply(|c| {
                     let before = c.out.buf.len();
                     h(c, &args);
@@ -502,9 +501,12 @@ impl Conn {
                     let usec = end.duration_since(c.cmd_clock).as_micros() as u64;
                     c.cmd_clock = end;
                     let reply = &c.out.buf[before..];
-                    crate::stats::account(&mut c.shard.borrow_mut().stats, name, usec, reply);
+                    {
+                        let sh = &mut *c.shard.borrow_mut();
+                        crate::stats::account(&mut sh.stats, cmd, &sh.globals.latency, usec, reply);
+                    }
                     if cmd.flags & command::flags::SKIP_SLOWLOG == 0 {
-                        c.slow_log(name, &args, usec);
+                        c.slow_log(cmd.name, &args, usec);
                     }
                 });
                 self.info_dirty = true;
@@ -563,7 +565,10 @@ impl Conn {
         let blocked = self.blocked_us.take();
         let usec = (start.elapsed().as_micros() as u64).saturating_sub(blocked.unwrap_or(0));
         let reply = &self.out.buf[before.min(self.out.buf.len())..];
-        crate::stats::account(&mut self.shard.borrow_mut().stats, cmd.name, usec, reply);
+        {
+            let sh = &mut *self.shard.borrow_mut();
+            crate::stats::account(&mut sh.stats, cmd, &sh.globals.latency, usec, reply);
+        }
         if blocked.is_none() && cmd.flags & command::flags::SKIP_SLOWLOG == 0 {
             self.slow_log(cmd.name, args, usec);
         }
@@ -650,7 +655,6 @@ impl Conn {
             track: track.then_some(cmd),
             inline: self.reply_mode == ReplyMode::On,
         };
-        let name = cmd.name;
         let local_free = sid == self.shard_id && self.shard.borrow().locks.idle();
         if local_free && (self.pending.remote == 0 || self.reply_mode != ReplyMode::On) {
             let mut sh = self.shard.borrow_mut();
@@ -661,7 +665,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, who);
+            exec_on_shard(&mut ctx, h, cmd, &args, &mut self.cmd_clock, who);
             return;
         }
         if local_free {
@@ -676,7 +680,7 @@ impl Conn {
                 now: self.batch_now,
                 no_touch: self.no_touch,
             };
-            exec_on_shard(&mut ctx, h, name, &args, &mut self.cmd_clock, who);
+            exec_on_shard(&mut ctx, h, cmd, &args, &mut self.cmd_clock, who);
             std::mem::swap(&mut rb.buf, &mut self.pending.local);
             self.pending
                 .pieces
@@ -694,7 +698,6 @@ impl Conn {
             db: self.db,
             no_touch: self.no_touch,
             handler: h,
-            name,
             args,
             track,
             inline: self.reply_mode == ReplyMode::On,
@@ -906,7 +909,7 @@ impl crate::shard::KeyedWork for BatchJob {
                 track: it.track.then_some(it.cmd),
                 inline: it.inline,
             };
-            exec_on_shard(&mut ctx, it.handler, it.name, &it.args, &mut clock, who);
+            exec_on_shard(&mut ctx, it.handler, it.cmd, &it.args, &mut clock, who);
             offs.push((start, rb.buf.len()));
         }
         shard.tracking.flush_bcast();

@@ -127,6 +127,8 @@ pub struct Globals {
     pub blocked_clients: AtomicUsize,
     pub blocked_with_timeout: AtomicUsize,
     pub slowlog: crate::slowlog::SlowLog,
+    /// `latency-tracking` and the latency monitor (LATENCY, INFO latencystats).
+    pub latency: crate::latency::Monitor,
     /// Client-side caching (CLIENT TRACKING): who tracks, BCAST prefixes.
     pub tracking: crate::tracking::Trackers,
     /// Pub/Sub subscriptions.
@@ -155,8 +157,13 @@ impl Globals {
         let tracking = crate::tracking::Trackers::new(
             config.get_int("tracking_table_max_keys").max(0) as usize,
         );
+        let latency = crate::latency::Monitor::new(
+            config.get_int("latency_monitor_threshold").max(0) as u64,
+            config.get_bool("latency_tracking"),
+        );
         Globals {
             slowlog,
+            latency,
             tracking,
             pubsub: crate::pubsub::Registry::default(),
             notify_flags: std::sync::atomic::AtomicI64::new(
@@ -209,6 +216,10 @@ impl Globals {
         self.slowlog.configure(
             c.get_int("slowlog_log_slower_than"),
             c.get_int("slowlog_max_len").max(0) as usize,
+        );
+        self.latency.configure(
+            c.get_int("latency_monitor_threshold").max(0) as u64,
+            c.get_bool("latency_tracking"),
         );
         self.tracking
             .set_max_keys(c.get_int("tracking_table_max_keys").max(0) as usize);

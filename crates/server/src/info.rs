@@ -102,9 +102,16 @@ impl Sections {
 
     /// Whether the output needs numbers kept by the shards.
     pub fn needs_shards(&self) -> bool {
-        ["memory", "stats", "commandstats", "errorstats", "keyspace"]
-            .iter()
-            .any(|s| self.wants(s))
+        [
+            "memory",
+            "stats",
+            "commandstats",
+            "errorstats",
+            "latencystats",
+            "keyspace",
+        ]
+        .iter()
+        .any(|s| self.wants(s))
     }
 }
 
@@ -322,6 +329,9 @@ pub struct InfoData {
     pub cpu: CpuTimes,
     /// (db index, keys, keys with a TTL), every db.
     pub keyspace: Vec<(usize, u64, u64)>,
+    /// `latency-tracking` and `latency-tracking-info-percentiles`.
+    pub latency_tracking: bool,
+    pub latency_percentiles: Vec<f64>,
 }
 
 /// What one shard contributes.
@@ -347,7 +357,15 @@ pub async fn gather(c: &Conn, s: &Sections) -> InfoData {
         )
     };
     let config_file = g.config().config_file().unwrap_or("").to_string();
+    let latency_percentiles = g
+        .config()
+        .get_str("latency_tracking_info_percentiles")
+        .split_ascii_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
     let mut d = InfoData {
+        latency_tracking: g.latency.tracking(),
+        latency_percentiles,
         cluster: c.cluster_emulated,
         os: os_string(),
         pid: std::process::id(),
@@ -413,8 +431,9 @@ pub async fn gather(c: &Conn, s: &Sections) -> InfoData {
     }
     if s.needs_shards() {
         let want_overhead = s.wants("memory");
+        let want_histograms = s.wants("latencystats");
         let parts = crate::coord::run_on_all(c, move |sh| ShardPart {
-            stats: sh.stats.clone(),
+            stats: sh.stats.snapshot(want_histograms),
             dbs: sh
                 .dbs
                 .iter()
@@ -773,7 +792,28 @@ pub fn render(s: &Sections, d: &InfoData) -> String {
             let _ = write!(o, "errorstat_{}:count={}\r\n", n, d.stats.errorstats[n]);
         }
     });
-    section("latencystats", "Latencystats", &|_| {});
+    section("latencystats", "Latencystats", &|o| {
+        if !d.latency_tracking {
+            return;
+        }
+        let mut names: Vec<&&'static str> = d.stats.cmdstats.keys().collect();
+        names.sort();
+        for n in names {
+            let h = &d.stats.cmdstats[*n].hist;
+            if h.total() == 0 {
+                continue;
+            }
+            let _ = write!(o, "latency_percentiles_usec_{n}:");
+            for (j, &p) in d.latency_percentiles.iter().enumerate() {
+                if j > 0 {
+                    o.push(',');
+                }
+                let usec = h.value_at_percentile(p) as f64 / 1000.0;
+                let _ = write!(o, "p{}={usec:.3}", crate::config::format_percentile(p));
+            }
+            o.push_str("\r\n");
+        }
+    });
     section("cluster", "Cluster", &|o| {
         f(o, "cluster_enabled", d.cluster as u8);
     });
@@ -935,6 +975,7 @@ mod tests {
                 usec: 10,
                 rejected: 0,
                 failed: 1,
+                ..Default::default()
             },
         );
         d.stats.cmdstats.insert("set", CmdStat::default());
@@ -945,6 +986,7 @@ mod tests {
                 usec: 0,
                 rejected: 2,
                 failed: 0,
+                ..Default::default()
             },
         );
         d.stats.errorstats.insert("WRONGTYPE".into(), 1);
@@ -1002,6 +1044,28 @@ mod tests {
         assert!(!Sections::parse(&[b"server"]).needs_shards());
         assert!(Sections::parse(&[b"keyspace"]).needs_shards());
         assert!(Sections::parse(&[]).needs_shards());
+    }
+
+    #[test]
+    fn latencystats_lines() {
+        let mut d = sample();
+        let r = |d: &InfoData| render(&Sections::parse(&[b"latencystats"]), d);
+        d.latency_percentiles = vec![50.0, 99.0, 99.9];
+        // No histograms yet (and tracking off): the header alone.
+        assert_eq!(r(&d), "# Latencystats\r\n");
+        if let Some(get) = d.stats.cmdstats.get_mut("get") {
+            get.hist.record_usec(11);
+        }
+        assert_eq!(r(&d), "# Latencystats\r\n");
+        d.latency_tracking = true;
+        assert_eq!(
+            r(&d),
+            "# Latencystats\r\nlatency_percentiles_usec_get:p50=11.007,p99=11.007,p99.9=11.007\r\n"
+        );
+        d.latency_percentiles = vec![0.0, 100.0];
+        assert!(r(&d).ends_with("usec_get:p0=10.944,p100=11.007\r\n"));
+        d.latency_percentiles.clear();
+        assert!(r(&d).ends_with("usec_get:\r\n"));
     }
 
     #[test]

@@ -382,7 +382,10 @@ mod tests {
         assert_eq!(h.value_at_percentile(99.0), 1_003_519);
         assert_eq!(h.value_at_percentile(0.0), 1);
         // Above a second is a second.
-        assert_eq!(of(&[5_000_000]).value_at_percentile(50.0), highest_equivalent(MAX_VALUE));
+        assert_eq!(
+            of(&[5_000_000]).value_at_percentile(50.0),
+            highest_equivalent(MAX_VALUE)
+        );
     }
 
     #[test]
@@ -416,8 +419,14 @@ mod tests {
         assert_eq!(
             ts.samples(),
             vec![
-                Sample { time: 100, latency: 9 },
-                Sample { time: 101, latency: 2 }
+                Sample {
+                    time: 100,
+                    latency: 9
+                },
+                Sample {
+                    time: 101,
+                    latency: 2
+                }
             ]
         );
         assert_eq!(ts.max, 9);

@@ -73,6 +73,8 @@ pub struct CmdStat {
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Latency distribution while `latency-tracking` is on (empty: none yet).
+    pub hist: crate::latency::Histogram,
 }
 
 /// Counters kept by one thread (no atomics; INFO sums them across shards).
@@ -104,9 +106,35 @@ impl ThreadStats {
             e.usec += v.usec;
             e.rejected += v.rejected;
             e.failed += v.failed;
+            e.hist.merge(&v.hist);
         }
         for (k, v) in &o.errorstats {
             *self.errorstats.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// A copy for INFO; latency histograms (kilobytes per command) only `with_histograms`.
+    pub fn snapshot(&self, with_histograms: bool) -> ThreadStats {
+        if with_histograms {
+            return self.clone();
+        }
+        ThreadStats {
+            cmdstats: self
+                .cmdstats
+                .iter()
+                .map(|(k, v)| {
+                    let c = CmdStat {
+                        calls: v.calls,
+                        usec: v.usec,
+                        rejected: v.rejected,
+                        failed: v.failed,
+                        hist: Default::default(),
+                    };
+                    (*k, c)
+                })
+                .collect(),
+            errorstats: self.errorstats.clone(),
+            ..*self
         }
     }
 }
@@ -507,6 +535,9 @@ impl Shard {
             }
         }
         self.tracking.flush_bcast();
+        // Redis's activeExpireCycle reports its own duration as the `expire-cycle` event.
+        let ms = start.elapsed().as_millis() as u64;
+        self.globals.latency.add_if_needed("expire-cycle", ms);
         removed_total
     }
 

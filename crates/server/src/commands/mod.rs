@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod connection;
 pub mod databases;
 pub mod keys;
+pub mod latency;
 pub mod meta;
 pub mod modules;
 pub mod pubsub;
@@ -34,6 +35,7 @@ pub fn build_table() -> CommandTable {
     replication::register(&mut t);
     modules::register(&mut t);
     slowlog::register(&mut t);
+    latency::register(&mut t);
     pubsub::register(&mut t);
     t.build()
 }

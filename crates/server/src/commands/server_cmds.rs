@@ -353,7 +353,7 @@ fn rewrite_config_file(path: &str, cfg: &crate::config::Config) -> Result<(), St
 // ------------------------------------------------------------------------------------------
 
 /// A command of our table by full name (`get`, `config|get`), case-insensitive.
-fn find_command<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Command> {
+pub(crate) fn find_command<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Command> {
     let lower = name.to_ascii_lowercase();
     match lower.iter().position(|&b| b == b'|') {
         None => table.map.get(&lower),
