@@ -232,22 +232,17 @@ fn run(server: &ServerProc, resp3: bool) -> String {
     );
     out += &histogram_text(&some);
     out += "--\n";
-    out += &latencystats_text(&call(&mut c, &["INFO", "latencystats"]));
-    call(
-        &mut admin,
-        &[
+    // Default, configured and empty percentile lists; the default restored last.
+    for percentiles in ["50 99 99.9", "0 99.99 100", ""] {
+        let set = [
             "CONFIG",
             "SET",
             "latency-tracking-info-percentiles",
-            "0 99.99 100",
-        ],
-    );
-    out += &latencystats_text(&call(&mut c, &["INFO", "latencystats"]));
-    call(
-        &mut admin,
-        &["CONFIG", "SET", "latency-tracking-info-percentiles", ""],
-    );
-    out += &latencystats_text(&call(&mut c, &["INFO", "latencystats"]));
+            percentiles,
+        ];
+        call(&mut admin, &set);
+        out += &latencystats_text(&call(&mut c, &["INFO", "latencystats"]));
+    }
     call(
         &mut admin,
         &[

@@ -887,7 +887,6 @@ fn cobl_format(l: &BufLimits) -> String {
     parts.join(" ")
 }
 
-/// Format a percentile like Redis (`%f` with trailing zeros removed).
 /// A percentile as Redis prints it: `%f`, trailing zeros and point trimmed (`99.9`, `50`).
 pub fn format_percentile(p: f64) -> String {
     let s = format!("{p:.6}");

@@ -183,10 +183,9 @@ pub fn exec_on_shard(
     let usec = end.duration_since(*clock).as_micros() as u64;
     *clock = end;
     let reply = &ctx.r.buf[before..];
-    let sh = &mut *ctx.shard;
-    crate::stats::account(&mut sh.stats, cmd, &sh.globals.latency, usec, reply);
-    if sh.globals.slowlog.is_slow(usec) {
-        sh.globals.log_slow(client_id, cmd.name, args, usec);
+    ctx.shard.account(cmd, usec, reply);
+    if ctx.shard.globals.slowlog.is_slow(usec) {
+        ctx.shard.globals.log_slow(client_id, cmd.name, args, usec);
     }
     // Keyspace notifications for this client itself come before its reply, as in Redis.
     if !ctx.shard.notify_own.is_empty() {
@@ -501,10 +500,7 @@ impl Conn {
                     let usec = end.duration_since(c.cmd_clock).as_micros() as u64;
                     c.cmd_clock = end;
                     let reply = &c.out.buf[before..];
-                    {
-                        let sh = &mut *c.shard.borrow_mut();
-                        crate::stats::account(&mut sh.stats, cmd, &sh.globals.latency, usec, reply);
-                    }
+                    c.shard.borrow_mut().account(cmd, usec, reply);
                     if cmd.flags & command::flags::SKIP_SLOWLOG == 0 {
                         c.slow_log(cmd.name, &args, usec);
                     }
@@ -565,10 +561,7 @@ impl Conn {
         let blocked = self.blocked_us.take();
         let usec = (start.elapsed().as_micros() as u64).saturating_sub(blocked.unwrap_or(0));
         let reply = &self.out.buf[before.min(self.out.buf.len())..];
-        {
-            let sh = &mut *self.shard.borrow_mut();
-            crate::stats::account(&mut sh.stats, cmd, &sh.globals.latency, usec, reply);
-        }
+        self.shard.borrow_mut().account(cmd, usec, reply);
         if blocked.is_none() && cmd.flags & command::flags::SKIP_SLOWLOG == 0 {
             self.slow_log(cmd.name, args, usec);
         }

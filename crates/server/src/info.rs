@@ -357,12 +357,15 @@ pub async fn gather(c: &Conn, s: &Sections) -> InfoData {
         )
     };
     let config_file = g.config().config_file().unwrap_or("").to_string();
-    let latency_percentiles = g
-        .config()
-        .get_str("latency_tracking_info_percentiles")
-        .split_ascii_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let latency_percentiles = if s.wants("latencystats") {
+        g.config()
+            .get_str("latency_tracking_info_percentiles")
+            .split_ascii_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut d = InfoData {
         latency_tracking: g.latency.tracking(),
         latency_percentiles,

@@ -96,8 +96,7 @@ impl Histogram {
     /// `updateCommandLatencyHistogram(duration * 1000)` does.
     #[inline]
     pub fn record_usec(&mut self, usec: u64) {
-        let ns = usec.saturating_mul(1000).min(MAX_VALUE as u64) as i64;
-        self.record(ns.max(MIN_VALUE));
+        self.record(usec.saturating_mul(1000).min(MAX_VALUE as u64) as i64);
     }
 
     /// Records a value in nanoseconds, within [`MIN_VALUE`, `MAX_VALUE`].

@@ -123,14 +123,11 @@ impl ThreadStats {
                 .cmdstats
                 .iter()
                 .map(|(k, v)| {
-                    let c = CmdStat {
-                        calls: v.calls,
-                        usec: v.usec,
-                        rejected: v.rejected,
-                        failed: v.failed,
+                    let counters = CmdStat {
                         hist: Default::default(),
+                        ..*v
                     };
-                    (*k, c)
+                    (*k, counters)
                 })
                 .collect(),
             errorstats: self.errorstats.clone(),
@@ -482,6 +479,12 @@ impl Shard {
         self.dbs[db].clear();
         self.expire_cursors[db] = 0;
         self.tracking.clear();
+    }
+
+    /// Accounts one executed command in this shard's stats and the latency monitor.
+    #[inline]
+    pub fn account(&mut self, cmd: &'static crate::command::Command, usec: u64, reply: &[u8]) {
+        crate::stats::account(&mut self.stats, cmd, &self.globals.latency, usec, reply);
     }
 
     /// Exchanges the contents of two databases (SWAPDB), with their active-expiry positions.

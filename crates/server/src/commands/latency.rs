@@ -9,7 +9,7 @@
 //! samples; where Redis walks a hash table (events, commands) we go in name order.
 
 use super::{c_str, reply_help};
-use crate::command::{Command, LocalFut, TableBuilder};
+use crate::command::{LocalFut, TableBuilder};
 use crate::conn::Conn;
 use crate::coord::run_on_all;
 use crate::latency::{Histogram, Sample, TimeSeries};
@@ -66,12 +66,9 @@ fn graph(c: &mut Conn, args: &[Bytes]) {
             c.out.verbatim(text.as_bytes());
         }
         None => {
+            // `error_bytes` turns CR and LF into spaces, as Redis's addReplyErrorFormat.
             let mut e = b"ERR No samples available for event '".to_vec();
-            e.extend(
-                event
-                    .iter()
-                    .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-            );
+            e.extend_from_slice(event);
             e.push(b'\'');
             c.out.error_bytes(&e);
         }
@@ -353,9 +350,7 @@ fn histogram_targets(c: &Conn, args: &[Bytes]) -> Option<Vec<&'static str>> {
             continue;
         };
         names.push(cmd.name);
-        let mut subs: Vec<&Command> = cmd.subs.values().collect();
-        subs.sort_by_key(|s| s.name);
-        names.extend(subs.iter().map(|s| s.name));
+        names.extend(super::server_cmds::sorted_subs(cmd).iter().map(|s| s.name));
     }
     Some(names)
 }

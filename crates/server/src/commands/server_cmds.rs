@@ -361,7 +361,7 @@ pub(crate) fn find_command<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&
     }
 }
 
-fn sorted_subs(cmd: &Command) -> Vec<&Command> {
+pub(crate) fn sorted_subs(cmd: &Command) -> Vec<&Command> {
     let mut subs: Vec<&Command> = cmd.subs.values().collect();
     subs.sort_by_key(|s| s.name);
     subs
