@@ -63,6 +63,8 @@ pub mod flags {
     pub const BLOCKING: u32 = 1 << 12;
     pub const SKIP_MONITOR: u32 = 1 << 13;
     pub const SKIP_SLOWLOG: u32 = 1 << 15;
+    /// Refused inside MULTI ("Command not allowed inside a transaction").
+    pub const NO_MULTI: u32 = 1 << 16;
     /// Gated by `enable-debug-command` / `enable-module-command`. Redis's CMD_PROTECTED,
     /// which COMMAND INFO does not list, so it is set by name ([`of`]).
     pub const PROTECTED: u32 = 1 << 14;
@@ -95,6 +97,7 @@ pub mod flags {
                 "blocking" => BLOCKING,
                 "skip_monitor" => SKIP_MONITOR,
                 "skip_slowlog" => SKIP_SLOWLOG,
+                "no_multi" => NO_MULTI,
                 _ => 0,
             };
         }

@@ -79,6 +79,15 @@ pub struct Conn {
     /// Microseconds the running command spent blocked (`blocking::block`), if it blocked:
     /// its accounted time leaves them out, and Redis 7.0 does not slow-log such a command.
     pub blocked_us: Option<u64>,
+    /// MULTI: the commands queued for EXEC (None outside MULTI).
+    pub multi: Option<crate::commands::transactions::Multi>,
+    /// WATCH: the keys this connection watches and the flag their changes set.
+    pub watching: Option<crate::commands::transactions::Watching>,
+    /// EXEC is running under this transaction, which holds every shard: the coordinator
+    /// helpers run multi-shard commands under it instead of locking (`coord.rs`).
+    pub exec_tx: Option<u64>,
+    /// Commands of the EXEC running now (CLIENT LIST still shows `multi` and flag `x` then).
+    pub exec_len: Option<usize>,
     cfg_epoch: u64,
     pending: Pending,
     /// A connection or coordinator command ran since the last `publish_info`: names and flags
@@ -390,15 +399,13 @@ impl Conn {
                     LookupError::Unknown => command::unknown_command_error(&args),
                     LookupError::UnknownSub => command::unknown_subcommand_error(&args),
                 };
-                self.local_reply(|c| c.out.error_bytes(&msg));
-                self.note_rejected(None, &msg);
+                self.reject(None, &msg);
                 return;
             }
         };
         if !command::arity_ok(cmd.arity, args.len()) {
             let msg = command::arity_error(cmd.name);
-            self.local_reply(|c| c.out.error(&msg));
-            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            self.reject(Some(cmd.name), msg.as_bytes());
             return;
         }
         // Redis checks its protected commands before authentication.
@@ -410,15 +417,18 @@ impl Conn {
             };
             if !allowed {
                 let msg = format!("ERR {what} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
-                self.local_reply(|c| c.out.error(&msg));
-                self.note_rejected(Some(cmd.name), msg.as_bytes());
+                self.reject(Some(cmd.name), msg.as_bytes());
                 return;
             }
         }
         if self.auth_required() && cmd.flags & command::flags::NO_AUTH == 0 {
             let msg = "NOAUTH Authentication required.";
-            self.local_reply(|c| c.out.error(msg));
-            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            self.reject(Some(cmd.name), msg.as_bytes());
+            return;
+        }
+        if self.multi.is_some() && cmd.flags & command::flags::NO_MULTI != 0 {
+            let msg = "ERR Command not allowed inside a transaction";
+            self.reject(Some(cmd.name), msg.as_bytes());
             return;
         }
         // A monitor is a replica to Redis, and a replica may not touch keys.
@@ -428,8 +438,7 @@ impl Conn {
                 != 0
         {
             let msg = "ERR Replica can't interact with the keyspace";
-            self.local_reply(|c| c.out.error(msg));
-            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            self.reject(Some(cmd.name), msg.as_bytes());
             return;
         }
         // RESP2 has no room for replies in Pub/Sub mode: only the subscription commands.
@@ -438,36 +447,171 @@ impl Conn {
             && !crate::commands::pubsub::allowed_while_subscribed(cmd.name)
         {
             let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.name);
-            self.local_reply(|c| c.out.error(&msg));
-            self.note_rejected(Some(cmd.name), msg.as_bytes());
+            self.reject(Some(cmd.name), msg.as_bytes());
             return;
         }
         if let Some(p) = self.globals.pause_state() {
-            if p.all || cmd.is_write() || cmd.flags & command::flags::MAY_REPLICATE != 0 {
+            // EXEC is paused as what it would run (Redis: the queued commands' flags).
+            let flags = match (&self.multi, cmd.name) {
+                (Some(m), "exec") => cmd.flags | m.flags,
+                _ => cmd.flags,
+            };
+            let write = flags & (command::flags::WRITE | command::flags::MAY_REPLICATE) != 0;
+            if p.all || write {
                 self.flush_pending().await;
-                self.wait_unpaused(
-                    p.all,
-                    cmd.is_write() || cmd.flags & command::flags::MAY_REPLICATE != 0,
-                )
-                .await;
+                self.wait_unpaused(p.all, write).await;
                 self.reset_clocks();
             }
         }
         self.last_cmd = cmd.name;
+        let queue = self.multi.is_some()
+            && !matches!(
+                cmd.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            );
         // Fed after the command ran (or was queued for its shard), with the db it left.
-        let monitored = (self.globals.monitors.active()
-            && cmd.flags & (command::flags::ADMIN | command::flags::SKIP_MONITOR) == 0)
-            .then(|| args.clone());
+        let monitored = (!queue && self.monitors_see(cmd)).then(|| args.clone());
         if self.reply_mode != ReplyMode::On {
             self.flush_pending().await;
         }
         let skip = self.begin_reply_mode();
         let track = self.tracks_reads_of(cmd);
+        if queue {
+            if let Some(m) = &mut self.multi {
+                if !m.dirty {
+                    m.flags |= cmd.flags;
+                    m.cmds.push((cmd, args));
+                }
+            }
+            self.local_reply(|c| c.out.simple("QUEUED"));
+        } else {
+            self.run_handler(cmd, args, resolved.shard, track).await;
+        }
+        // CLIENT CACHING applies to the next command (CLIENT subcommands leave it set).
+        if self.caching && !cmd.name.starts_with("client|") {
+            self.caching = false;
+        }
+        if skip.is_some() {
+            self.flush_pending().await;
+        }
+        self.end_reply_mode(skip);
+        // Pushes the command caused for this client went to its sink while its reply was
+        // dropped; they go out where the reply would have been.
+        if skip.is_some() {
+            let _ = self.drain_pushes();
+        }
+        if let Some(args) = monitored {
+            self.feed_monitors(cmd.name, &args);
+        }
+    }
+
+    /// Whether MONITOR shows `cmd` (Redis leaves out admin commands and a few others).
+    pub(crate) fn monitors_see(&self, cmd: &command::Command) -> bool {
+        self.globals.monitors.active()
+            && cmd.flags & (command::flags::ADMIN | command::flags::SKIP_MONITOR) == 0
+    }
+
+    /// Feeds `name args` to the MONITOR connections, with the db the command left.
+    pub(crate) fn feed_monitors(&mut self, name: &str, args: &[Bytes]) {
+        let line = crate::monitor::format_line(
+            crate::monitor::unix_us(),
+            self.db,
+            &self.shared.addr,
+            name,
+            args,
+        );
+        self.globals.monitors.feed(&line);
+        // A monitor sees its own command right after its reply, as in Redis (its replies
+        // are all local: it may not run keyed commands, so `out` is in request order).
+        if self.monitor {
+            let _ = self.drain_pushes();
+        }
+    }
+
+    /// Runs one command of an EXEC under `tx`, which holds every shard, appending its reply
+    /// to `out`: as `dispatch` runs a command, less what was checked when it was queued and
+    /// without batching (each command's reply is awaited before the next one runs).
+    pub(crate) async fn exec_queued(
+        &mut self,
+        tx: &crate::coord::Tx,
+        cmd: &'static command::Command,
+        args: Vec<Bytes>,
+    ) {
+        // CLIENT LIST's `cmd` stays "exec", as Redis's `lastcmd` does.
+        let monitored = self.monitors_see(cmd).then(|| args.clone());
+        let track = self.tracks_reads_of(cmd);
+        let nshards = self.globals.nshards();
+        match cmd.handler {
+            Handler::Keyed { shard: h, .. } if cmd.key_shard(&args, nshards).is_ok() => {
+                let sid = cmd
+                    .key_shard(&args, nshards)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(self.shard_id);
+                let who = ExecFor {
+                    client: self.id,
+                    track: track.then_some(cmd),
+                    // Its own invalidations follow the whole EXEC reply, as in Redis 7.0.
+                    inline: false,
+                };
+                if sid == self.shard_id {
+                    let mut sh = self.shard.borrow_mut();
+                    let mut ctx = ShardCtx {
+                        shard: &mut sh,
+                        db: self.db,
+                        r: &mut self.out,
+                        now: self.batch_now,
+                        no_touch: self.no_touch,
+                    };
+                    exec_on_shard(&mut ctx, h, cmd, &args, &mut self.cmd_clock, who);
+                } else {
+                    let (proto, db, now, no_touch) =
+                        (self.out.proto, self.db, self.batch_now, self.no_touch);
+                    let reply = tx
+                        .run(sid, move |sh| {
+                            let mut rb = ReplyBuilder::new(proto);
+                            let mut clock = quanta::Instant::now();
+                            let mut ctx = ShardCtx {
+                                shard: sh,
+                                db,
+                                r: &mut rb,
+                                now,
+                                no_touch,
+                            };
+                            exec_on_shard(&mut ctx, h, cmd, &args, &mut clock, who);
+                            rb.buf
+                        })
+                        .await;
+                    match reply {
+                        Some(b) => self.out.buf.extend_from_slice(&b),
+                        None => self
+                            .out
+                            .error("ERR shard unavailable (server shutting down)"),
+                    }
+                    self.cmd_clock = quanta::Instant::now();
+                }
+            }
+            _ => self.run_handler(cmd, args, None, track).await,
+        }
+        if self.caching && !cmd.name.starts_with("client|") {
+            self.caching = false;
+        }
+        if let Some(args) = monitored {
+            self.feed_monitors(cmd.name, &args);
+        }
+    }
+
+    /// Runs a command's handler; `owner` is its shard if `Resolved` found it already.
+    async fn run_handler(
+        &mut self,
+        cmd: &'static command::Command,
+        args: Vec<Bytes>,
+        owner: Option<Result<Option<usize>, command::SpansShards>>,
+        track: bool,
+    ) {
         match cmd.handler {
             Handler::Keyed { shard: h, cross } => {
-                let owner = resolved
-                    .shard
-                    .unwrap_or_else(|| cmd.key_shard(&args, self.globals.nshards()));
+                let owner = owner.unwrap_or_else(|| cmd.key_shard(&args, self.globals.nshards()));
                 match (owner, cross) {
                     (Ok(sid), _) => {
                         self.run_keyed(sid.unwrap_or(self.shard_id), cmd, h, args, track)
@@ -519,34 +663,6 @@ impl Conn {
                 let _ = self.drain_pushes();
             }
         }
-        // CLIENT CACHING applies to the next command (CLIENT subcommands leave it set).
-        if self.caching && !cmd.name.starts_with("client|") {
-            self.caching = false;
-        }
-        if skip.is_some() {
-            self.flush_pending().await;
-        }
-        self.end_reply_mode(skip);
-        // Pushes the command caused for this client went to its sink while its reply was
-        // dropped; they go out where the reply would have been.
-        if skip.is_some() {
-            let _ = self.drain_pushes();
-        }
-        if let Some(args) = monitored {
-            let line = crate::monitor::format_line(
-                crate::monitor::unix_us(),
-                self.db,
-                &self.shared.addr,
-                cmd.name,
-                &args,
-            );
-            self.globals.monitors.feed(&line);
-            // A monitor sees its own command right after its reply, as in Redis (its replies
-            // are all local: it may not run keyed commands, so `out` is in request order).
-            if self.monitor {
-                let _ = self.drain_pushes();
-            }
-        }
     }
 
     /// Accounts a coordinator command that started at `start` and wrote its reply from
@@ -575,6 +691,28 @@ impl Conn {
                 .slowlog
                 .push(name, args, usec, peer, self.name.clone());
         }
+    }
+
+    /// Rejects a command before it runs (Redis's `rejectCommand`): answers `msg`, counts
+    /// it, and inside MULTI makes EXEC fail. A rejected EXEC itself discards the
+    /// transaction, with EXECABORT and the reason.
+    fn reject(&mut self, name: Option<&'static str>, msg: &[u8]) {
+        if name == Some("exec") {
+            let reason = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+            let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+            text.extend_from_slice(reason);
+            self.multi = None;
+            crate::commands::transactions::unwatch(self);
+            self.local_reply(|c| c.out.error_bytes(&text));
+            self.note_rejected(name, &text);
+            return;
+        }
+        if let Some(m) = &mut self.multi {
+            m.dirty = true;
+            m.cmds.clear();
+        }
+        self.local_reply(|c| c.out.error_bytes(msg));
+        self.note_rejected(name, msg);
     }
 
     fn note_rejected(&mut self, name: Option<&'static str>, msg: &[u8]) {
@@ -624,7 +762,7 @@ impl Conn {
     /// Whether `cmd`'s keys are to be remembered for this client (CLIENT TRACKING, not
     /// BCAST: read-only commands, as OPTIN/OPTOUT and CLIENT CACHING say).
     #[inline]
-    fn tracks_reads_of(&self, cmd: &command::Command) -> bool {
+    pub(crate) fn tracks_reads_of(&self, cmd: &command::Command) -> bool {
         let t = self.tracking;
         // OPTIN: only with CACHING YES given; OPTOUT: unless CACHING NO was given.
         let wanted = if t.optin {
@@ -809,6 +947,11 @@ impl Conn {
         i.last_cmd = self.last_cmd;
         i.last_interaction_ms = self.batch_now;
         i.qbuf = qbuf;
+        i.multi = multi_len(self);
+        let flag = self.watching.as_ref().map(|w| &w.flag);
+        if i.watch.as_ref().map(Arc::as_ptr) != flag.map(Arc::as_ptr) {
+            i.watch = flag.cloned();
+        }
         if !std::mem::take(&mut self.info_dirty) {
             return;
         }
@@ -827,6 +970,15 @@ impl Conn {
         if i.user != self.user {
             i.user = self.user.clone();
         }
+    }
+}
+
+/// CLIENT LIST's `multi`: commands queued, -1 outside MULTI.
+pub fn multi_len(c: &Conn) -> i64 {
+    match (&c.multi, c.exec_len) {
+        (_, Some(n)) => n as i64,
+        (Some(m), None) => m.cmds.len() as i64,
+        (None, None) => -1,
     }
 }
 
@@ -1061,6 +1213,8 @@ pub async fn serve(
             qbuf: 0,
             user: "default".into(),
             monitor: false,
+            multi: -1,
+            watch: None,
         }),
         killed: std::sync::atomic::AtomicBool::new(false),
         socket: Arc::downgrade(&writer),
@@ -1112,6 +1266,10 @@ pub async fn serve(
         module_allowed: false,
         is_local,
         blocked_us: None,
+        multi: None,
+        watching: None,
+        exec_tx: None,
+        exec_len: None,
         cfg_epoch: 0,
         pending: Pending::default(),
         info_dirty: true,
@@ -1276,6 +1434,7 @@ pub async fn serve(
     }
     globals.tracking.disable(&shared);
     crate::commands::pubsub::unsubscribe_all(&mut conn);
+    crate::commands::transactions::unwatch(&mut conn);
     // The socket is shut down and closed when the last holder of its write half drops it (a
     // direct write still in flight keeps it open until it is done).
     drop(conn);

@@ -9,6 +9,10 @@
 //! command waits only if it touches a key a transaction holds. The design and the deadlock
 //! argument are in `locks.rs` and docs/transactions.md.
 //!
+//! Inside EXEC (`Conn::exec_tx`) the transaction already holds every shard exclusively, so
+//! each of these runs its work under that transaction instead (`TxRun`, inline on our own
+//! shard) and takes no lock of its own: a command in a MULTI block waits for nothing.
+//!
 //! Invariant: a `Tx` always releases every lock it took or asked for (explicitly in `end`, or
 //! in `Drop`, which also covers a coordinator dropped while waiting for a grant).
 
@@ -38,7 +42,7 @@ where
     F: FnOnce(&mut Shard) -> R + Send + 'static,
 {
     let client = conn.id;
-    if sid == conn.shard_id && conn.shard.borrow().locks.idle() {
+    if sid == conn.shard_id && (conn.exec_tx.is_some() || conn.shard.borrow().locks.idle()) {
         let mut sh = conn.shard.borrow_mut();
         return Some(as_client(&mut sh, client, f));
     }
@@ -46,8 +50,17 @@ where
     let job: crate::shard::ShardFn = Box::new(move |s| {
         let _ = tx.send(as_client(s, client, f));
     });
-    conn.globals.inboxes[sid].send(ShardMsg::Run(job)).ok()?;
+    conn.globals.inboxes[sid].send(in_exec(conn, job)).ok()?;
     rx.await.ok()
+}
+
+/// A message for work that may touch anything on a shard: under EXEC's transaction when one
+/// runs (its locks are ours), else one that waits for the shard's locks.
+fn in_exec(conn: &Conn, job: crate::shard::ShardFn) -> ShardMsg {
+    match conn.exec_tx {
+        Some(id) => ShardMsg::TxRun(id, job),
+        None => ShardMsg::Run(job),
+    }
 }
 
 /// Runs `f` on every shard (one message each, concurrently); results in shard order.
@@ -61,7 +74,7 @@ where
     let mut rxs = Vec::with_capacity(n);
     let mut local = None;
     for sid in 0..n {
-        if sid == conn.shard_id && conn.shard.borrow().locks.idle() {
+        if sid == conn.shard_id && (conn.exec_tx.is_some() || conn.shard.borrow().locks.idle()) {
             local = Some(sid);
             rxs.push(None);
             continue;
@@ -71,7 +84,7 @@ where
         let job: crate::shard::ShardFn = Box::new(move |s| {
             let _ = tx.send(as_client(s, client, g));
         });
-        if conn.globals.inboxes[sid].send(ShardMsg::Run(job)).is_ok() {
+        if conn.globals.inboxes[sid].send(in_exec(conn, job)).is_ok() {
             rxs.push(Some(rx));
         } else {
             rxs.push(None);
@@ -180,6 +193,13 @@ impl Tx {
     /// deadlock-free), waiting for each grant before asking the next shard.
     async fn acquire(conn: &Conn, needs: Vec<(usize, Need)>) -> Tx {
         let mut tx = Tx::new(conn, needs.len());
+        if let Some(id) = conn.exec_tx {
+            // EXEC holds every shard already: work under its transaction, release nothing.
+            tx.id = id;
+            tx.shards = needs.into_iter().map(|n| n.0).collect();
+            tx.ended = true;
+            return tx;
+        }
         for (sid, need) in needs {
             tx.lock_one(conn, sid, need).await;
         }
@@ -288,6 +308,11 @@ impl Tx {
         rx
     }
 
+    /// The transaction's id (its `TxRun` messages bypass the locks it holds).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn shards(&self) -> &[usize] {
         &self.shards
     }
@@ -388,6 +413,30 @@ pub async fn single_hop<R: Send + 'static>(
             Some(wrapped)
         })
         .collect();
+    if let Some(id) = conn.exec_tx {
+        // Inside EXEC every shard is held already: run each part under its transaction.
+        let mut rxs = Vec::new();
+        for (i, part) in parts.iter_mut().enumerate() {
+            let Some(part) = part.take() else {
+                continue;
+            };
+            let sid = groups[i].0;
+            if sid == conn.shard_id {
+                results[i] = Some(part(&mut conn.shard.borrow_mut()));
+            } else {
+                let (s, r) = tokio::sync::oneshot::channel();
+                let job: crate::shard::ShardFn = Box::new(move |sh| {
+                    let _ = s.send(part(sh));
+                });
+                let _ = conn.globals.inboxes[sid].send(ShardMsg::TxRun(id, job));
+                rxs.push((i, r));
+            }
+        }
+        for (i, r) in rxs {
+            results[i] = r.await.ok();
+        }
+        return results;
+    }
     let mut tx = Tx::new(conn, n);
     for i in 0..n - 1 {
         tx.lock_one(conn, groups[i].0, needs[i].clone()).await;

@@ -55,6 +55,10 @@ pub struct ClientInfo {
     pub user: String,
     /// In MONITOR mode (CLIENT LIST flag `O`).
     pub monitor: bool,
+    /// Commands queued in MULTI, -1 outside it (CLIENT LIST `multi`, flag `x`).
+    pub multi: i64,
+    /// The WATCH session's flag, if any (CLIENT LIST flag `d` once a watched key changed).
+    pub watch: Option<Arc<crate::watch::WatchFlag>>,
 }
 
 impl ClientShared {

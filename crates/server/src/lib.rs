@@ -3,7 +3,7 @@
 //! Layout (see docs/architecture.md): `server` starts threads; `shard` owns a keyspace slice
 //! and its one mutation path; `conn` reads, parses and dispatches pipelines; `coord` runs
 //! cross-shard and atomic multi-shard work; `inbox` carries work to a shard (waking it only if
-//! it sleeps), `monitor` feeds MONITOR connections, `pubsub` holds subscriptions and delivers PUBLISH, `push` is each connection's sink for output other threads produce, `tracking` is client-side caching, `direct` reports a reply a shard wrote to another thread's socket, and `latency` keeps
+//! it sleeps), `monitor` feeds MONITOR connections, `pubsub` holds subscriptions and delivers PUBLISH, `push` is each connection's sink for output other threads produce, `tracking` is client-side caching, `watch` is WATCH's per-shard table of watched keys, `direct` reports a reply a shard wrote to another thread's socket, and `latency` keeps
 //! per-command latency histograms and the latency monitor's events; `command`
 //! is the one command table; `commands/*` hold one module per command family.
 
@@ -28,6 +28,7 @@ pub mod shard;
 pub mod slowlog;
 pub mod stats;
 pub mod tracking;
+pub mod watch;
 
 pub use config::Config;
 pub use server::run;

@@ -145,6 +145,8 @@ pub struct Shard {
     pub locks: Locks<Waiter>,
     /// Client-side caching: the keys tracking clients read here (see `tracking.rs`).
     pub tracking: crate::tracking::ShardTracking,
+    /// WATCH: the keys watched here, whose changes fail their watchers' EXEC (`watch.rs`).
+    pub watches: crate::watch::Watches,
     /// Keyspace notifications for the client whose command runs here, to go before its
     /// reply (`notify`, `exec_on_shard`).
     pub notify_own: Vec<u8>,
@@ -161,6 +163,8 @@ pub type ShardRef = Rc<RefCell<Shard>>;
 pub struct KeyMut<'a> {
     entry: damselfly_core::table::EntryMut<'a>,
     tracking: &'a mut crate::tracking::ShardTracking,
+    watches: &'a mut crate::watch::Watches,
+    db: usize,
     key: &'a [u8],
     changed: bool,
 }
@@ -196,6 +200,9 @@ impl Drop for KeyMut<'_> {
     fn drop(&mut self) {
         if self.changed {
             self.tracking.key_changed(self.key);
+            if !self.watches.is_empty() {
+                self.watches.touch(self.db, self.key, true);
+            }
         }
     }
 }
@@ -230,6 +237,7 @@ impl Shard {
             dbs: (0..dbnum).map(|_| Table::new()).collect(),
             stats: ThreadStats::default(),
             tracking: crate::tracking::ShardTracking::new(globals.clone()),
+            watches: Default::default(),
             notify_own: Vec::new(),
             globals,
             locks: Locks::default(),
@@ -370,6 +378,9 @@ impl Shard {
             self.stats.expired_keys += 1;
             self.notify(crate::config::notify::EXPIRED, "expired", key, db);
             self.tracking.key_changed(key);
+            if !self.watches.is_empty() {
+                self.watches.touch(db, key, false);
+            }
         }
         h
     }
@@ -419,6 +430,8 @@ impl Shard {
         Some(KeyMut {
             entry,
             tracking: &mut self.tracking,
+            watches: &mut self.watches,
+            db,
             key,
             changed: false,
         })
@@ -446,10 +459,17 @@ impl Shard {
     }
 
     fn store_quiet(&mut self, db: usize, entry: Entry, now: u64) -> Option<Entry> {
-        let old = if self.tracking.active() {
+        let old = if self.tracking.active() || !self.watches.is_empty() {
             let key = entry.key().to_vec();
             let old = self.dbs[db].insert(entry, now);
             self.tracking.key_changed(&key);
+            if !self.watches.is_empty() {
+                // As Redis: a write to an expired key first deletes it, then adds it anew.
+                if matches!(&old, Some(o) if o.is_expired(now)) {
+                    self.watches.touch(db, &key, false);
+                }
+                self.watches.touch(db, &key, true);
+            }
             old?
         } else {
             self.dbs[db].insert(entry, now)?
@@ -465,6 +485,9 @@ impl Shard {
     pub fn remove(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
         let e = self.dbs[db].remove(key)?;
         self.tracking.key_changed(key);
+        if !self.watches.is_empty() {
+            self.watches.touch(db, key, false);
+        }
         if e.is_expired(now) {
             self.stats.expired_keys += 1;
             None
@@ -476,6 +499,10 @@ impl Shard {
     /// Drops every key of one database (the tracking table goes too: FLUSHDB and FLUSHALL
     /// send a null invalidation instead).
     pub fn flush_db(&mut self, db: usize) {
+        if !self.watches.is_empty() {
+            let t = &self.dbs[db];
+            self.watches.touch_db(db, |k| t.get(k).is_some(), None);
+        }
         self.dbs[db].clear();
         self.expire_cursors[db] = 0;
         self.tracking.clear();
@@ -489,6 +516,15 @@ impl Shard {
 
     /// Exchanges the contents of two databases (SWAPDB), with their active-expiry positions.
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a != b && !self.watches.is_empty() {
+            let now = now_ms();
+            for (x, y) in [(a, b), (b, a)] {
+                let (tx, ty) = (&self.dbs[x], &self.dbs[y]);
+                let there = |k: &[u8]| ty.get(k).map(|e| e.is_expired(now));
+                self.watches
+                    .touch_db(x, |k| tx.get(k).is_some(), Some(&there));
+            }
+        }
         self.dbs.swap(a, b);
         self.expire_cursors.swap(a, b);
     }
@@ -507,6 +543,7 @@ impl Shard {
                 let mut cursor = self.expire_cursors[db];
                 let tracking = &mut self.tracking;
                 let track = tracking.active();
+                let watches = &mut self.watches;
                 let notify = self
                     .globals
                     .notify_flags
@@ -520,6 +557,9 @@ impl Shard {
                     }
                     if track {
                         tracking.key_changed(e.key());
+                    }
+                    if !watches.is_empty() {
+                        watches.touch(db, e.key(), false);
                     }
                 });
                 for k in expired {

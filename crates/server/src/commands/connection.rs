@@ -105,6 +105,8 @@ fn monitor(c: &mut Conn, _args: &[Bytes]) {
 }
 
 fn reset(c: &mut Conn, _args: &[Bytes]) {
+    c.multi = None;
+    crate::commands::transactions::unwatch(c);
     if std::mem::take(&mut c.monitor) {
         c.globals.monitors.remove(c.id);
     }
@@ -303,6 +305,16 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         Some(c) => c.monitor,
         None => info.monitor,
     };
+    let (multi, dirty_cas) = match me {
+        Some(c) => (
+            crate::conn::multi_len(c),
+            c.watching.as_ref().is_some_and(|w| w.flag.is_dirty()),
+        ),
+        None => (
+            info.multi,
+            info.watch.as_ref().is_some_and(|f| f.is_dirty()),
+        ),
+    };
     let (name, db, resp, cmd, idle, lib_name, lib_ver, no_evict, no_touch, user) = match me {
         Some(c) => (
             c.name.clone(),
@@ -337,6 +349,9 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
     if subs.iter().any(|&n| n != 0) {
         flags.push('P');
     }
+    if multi >= 0 {
+        flags.push('x');
+    }
     if cs.block.is_blocked() {
         flags.push('b');
     }
@@ -355,6 +370,9 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         (if t.on { t.redirect as i64 } else { -1 }, f)
     };
     flags.push_str(&tracking_flags);
+    if dirty_cas {
+        flags.push('d');
+    }
     if no_evict {
         flags.push('e');
     }
@@ -365,7 +383,7 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         cs.id,
         cs.addr,
         cs.laddr,
@@ -378,6 +396,7 @@ fn client_line(cs: &ClientShared, me: Option<&Conn>) -> String {
         subs[0],
         subs[1],
         subs[2],
+        multi,
         info.qbuf,
         cmd,
         user,

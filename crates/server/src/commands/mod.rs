@@ -17,6 +17,7 @@ pub mod replication;
 pub mod server_cmds;
 pub mod slowlog;
 pub mod strings;
+pub mod transactions;
 
 use crate::command::{CommandTable, TableBuilder};
 use damselfly_core::{Entry, Object, ValueRef};
@@ -37,6 +38,7 @@ pub fn build_table() -> CommandTable {
     slowlog::register(&mut t);
     latency::register(&mut t);
     pubsub::register(&mut t);
+    transactions::register(&mut t);
     t.build()
 }
 

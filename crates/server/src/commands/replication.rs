@@ -37,7 +37,8 @@ fn wait(c: &mut Conn, args: Vec<Bytes>) -> LocalFut<'_> {
         };
         // Replicas that acknowledged this client's writes: none, there are none.
         let acked = 0;
-        if want <= acked {
+        // Inside EXEC it answers at once, as Redis's does in MULTI.
+        if want <= acked || c.exec_tx.is_some() {
             c.out.int(acked);
             return;
         }
