@@ -7,7 +7,8 @@
 //! and RESET, argument quoting (binary, quotes, newlines), passwords of AUTH and HELLO ... AUTH
 //! redacted, the monitor's own commands (its PING shown after its PONG, keyspace commands
 //! refused with "Replica can't interact with the keyspace", a second MONITOR ignored without a
-//! reply) and RESET ending the monitoring.
+//! reply), MULTI/EXEC (the queued commands shown when EXEC runs them, with the db a SELECT
+//! inside left; nothing of an aborted one but MULTI and EXEC) and RESET ending the monitoring.
 
 use std::time::Duration;
 
@@ -47,6 +48,26 @@ fn session() -> Vec<Vec<&'static [u8]>> {
         &[b"TYPE", b"a"],
         &[b"PING"],
         &[b"EXISTS", b"a", b"b", b"c"],
+        // A transaction shows MULTI, then its commands when EXEC runs them, then EXEC.
+        &[b"MULTI"],
+        &[b"SET", b"{t}1", b"x"],
+        &[b"GET", b"{t}1"],
+        &[b"EXEC"],
+        &[b"MULTI"],
+        &[b"SET", b"a", b"2"],
+        &[b"SELECT", b"3"],
+        &[b"MSET", b"k1", b"v1", b"k2", b"v2", b"k3", b"v3"],
+        &[b"CONFIG", b"GET", b"maxmemory"],
+        &[b"EXEC"],
+        &[b"SELECT", b"0"],
+        &[b"MULTI"],
+        &[b"SET", b"a", b"3"],
+        &[b"NOSUCHCOMMAND"],
+        &[b"EXEC"],
+        &[b"WATCH", b"a"],
+        &[b"UNWATCH"],
+        &[b"MULTI"],
+        &[b"DISCARD"],
         &[b"RESET"],
         &[b"SET", b"after-reset", b"1"],
     ];
