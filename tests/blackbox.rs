@@ -498,6 +498,29 @@ fn query_buffer_limit_closes_a_client_whose_pending_request_grows_past_it() {
     assert!(got.chunks(9).all(|c| c == b"$3\r\nabc\r\n"));
 }
 
+/// A MULTI queue counts against `client-query-buffer-limit` too: queued commands are input
+/// not yet run, so a client that keeps queueing is closed instead of growing without bound.
+#[test]
+fn a_multi_queue_past_the_query_buffer_limit_closes_the_client() {
+    let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut raw = s.raw();
+    assert_eq!(roundtrip(&mut raw, b"MULTI\r\n", 5), b"+OK\r\n");
+    let value = "v".repeat(10_000);
+    let one = format!("SET k {value}\r\n");
+    // 60 commands of 10 KB: 600 KB queued, under the limit.
+    let batch: String = one.repeat(60);
+    let got = roundtrip(&mut raw, batch.as_bytes(), 9 * 60);
+    assert!(got.chunks(9).all(|c| c == b"+QUEUED\r\n"));
+    // 60 more: past 1 MB, closed.
+    raw.write_all(batch.as_bytes()).unwrap();
+    let (_, closed) = read_to_close(&mut raw);
+    assert!(closed, "the client must be closed");
+    // Others are served, and nothing of the queue ran.
+    let mut c = s.conn();
+    let v: Option<String> = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, None);
+}
+
 /// CLIENT KILL closes another connection that sits waiting for input (its socket's read side
 /// is shut, so its read ends at once), and CLIENT LIST's idle= counts from its last command.
 #[test]

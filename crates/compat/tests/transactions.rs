@@ -35,7 +35,11 @@ fn probe(
 fn session() -> Vec<(&'static str, &'static str)> {
     let mut s = vec![("B", "SET k 1")];
     probe(&mut s, "WATCH k", &["SET k 2"]);
-    probe(&mut s, "WATCH k", &["GET k", "EXISTS k", "TTL k", "STRLEN k"]);
+    probe(
+        &mut s,
+        "WATCH k",
+        &["GET k", "EXISTS k", "TTL k", "STRLEN k"],
+    );
     probe(&mut s, "WATCH k", &["SET k 2"]);
     probe(&mut s, "WATCH k", &["INCR k", "GET k"]);
     s.push(("B", "SET k notint"));
@@ -54,12 +58,20 @@ fn session() -> Vec<(&'static str, &'static str)> {
     probe(&mut s, "WATCH k", &["RENAME k k2", "RENAME k2 k"]);
     probe(&mut s, "WATCH k2", &["COPY k k2"]);
     probe(&mut s, "WATCH k", &["COPY k k3", "RENAMENX k3 k"]);
-    probe(&mut s, "WATCH k", &["MOVE k 1", "SELECT 1", "MOVE k 0", "SELECT 0"]);
+    probe(
+        &mut s,
+        "WATCH k",
+        &["MOVE k 1", "SELECT 1", "MOVE k 0", "SELECT 0"],
+    );
     probe(&mut s, "WATCH k", &["MSET a 1 b 2 c 3 k 4 d 5"]);
     probe(&mut s, "WATCH a b c d", &["MSETNX a 1 e 2"]);
     probe(&mut s, "WATCH a b c d", &["MGET a b c d k", "DEL e f g"]);
     probe(&mut s, "WATCH a b c d", &["DEL x y d"]);
-    probe(&mut s, "WATCH k", &["SELECT 1", "SET k other-db", "SELECT 0"]);
+    probe(
+        &mut s,
+        "WATCH k",
+        &["SELECT 1", "SET k other-db", "SELECT 0"],
+    );
     probe(&mut s, "WATCH k", &["SELECT 1", "FLUSHDB", "SELECT 0"]);
     probe(&mut s, "WATCH k", &["FLUSHDB"]);
     s.push(("B", "SET k 1"));
@@ -70,7 +82,11 @@ fn session() -> Vec<(&'static str, &'static str)> {
     probe(&mut s, "WATCH k", &["SWAPDB 1 0"]);
     // Another client's transaction.
     probe(&mut s, "WATCH k", &["send MULTI ; SET k from-b ; EXEC"]);
-    probe(&mut s, "WATCH k", &["send MULTI ; SET other 1 ; GET k ; EXEC"]);
+    probe(
+        &mut s,
+        "WATCH k",
+        &["send MULTI ; SET other 1 ; GET k ; EXEC"],
+    );
     // Expiry between WATCH and EXEC: lazily on the read, or by the active sweep.
     s.push(("B", "SET k 1 PX 80"));
     probe(&mut s, "WATCH k", &["sleep 200"]);

@@ -477,10 +477,21 @@ impl Conn {
         let skip = self.begin_reply_mode();
         let track = self.tracks_reads_of(cmd);
         if queue {
+            let limit = self.query_buffer_limit;
             if let Some(m) = &mut self.multi {
                 if !m.dirty {
                     m.flags |= cmd.flags;
+                    m.bytes += args.iter().map(|a| a.len() + 16).sum::<usize>();
                     m.cmds.push((cmd, args));
+                }
+                // What is queued is input not yet run: it counts against the same limit.
+                if m.bytes > limit {
+                    eprintln_log(&format!(
+                        "Closing client that reached max query buffer length with its MULTI queue: id={} addr={} (queued {} bytes)",
+                        self.id, self.shared.addr, m.bytes
+                    ));
+                    self.multi = None;
+                    self.close_after_reply = true;
                 }
             }
             self.local_reply(|c| c.out.simple("QUEUED"));

@@ -43,6 +43,9 @@ pub struct Multi {
     pub dirty: bool,
     /// The union of the queued commands' flags (what CLIENT PAUSE looks at for EXEC).
     pub flags: u32,
+    /// Bytes queued (arguments plus a little per argument), bounded by
+    /// `client-query-buffer-limit`.
+    pub bytes: usize,
 }
 
 /// A connection's WATCH session: its flag and the keys it registered, by db.
