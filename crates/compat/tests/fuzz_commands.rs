@@ -19,8 +19,9 @@
 //! * a few are never sent (SHUTDOWN without ABORT, CLIENT PAUSE, blocking commands, MONITOR,
 //!   ...), see `DENY`.
 //!
-//! Each sequence runs four times on fresh connections after FLUSHALL: in RESP2 and in RESP3
+//! Each sequence runs six times on fresh connections after FLUSHALL: in RESP2 and in RESP3
 //! one command at a time, then in RESP2 and RESP3 as one pipeline (the compared commands
+//! only), then in RESP2 and RESP3 inside MULTI ... EXEC (the byte-for-byte compared commands
 //! only). After
 //! every sequence the server under test must still answer PING, and its log must not contain
 //! "panicked". A failing sequence is shrunk by proptest to a minimal one (proptest's own
@@ -1592,6 +1593,73 @@ fn run_pipelined(state: &mut State, seq: &[Cmd], resp3: bool) -> Result<(), Stri
     Ok(())
 }
 
+/// The sequence's byte-for-byte compared commands once more, inside MULTI ... EXEC, one
+/// request at a time: every `+QUEUED` (or rejection) and the EXEC reply compared. Commands
+/// compared another way (sorted, approximate...) are left out, since EXEC returns them in one
+/// array, and QUIT and RESET, which MULTI does not queue.
+fn run_transaction(state: &mut State, seq: &[Cmd], resp3: bool) -> Result<(), String> {
+    let pass = if resp3 { "RESP3" } else { "RESP2" };
+    let body = seq.iter().filter(|c| {
+        c.mode == Mode::Exact
+            && !c.args[0].eq_ignore_ascii_case(b"QUIT")
+            && !c.args[0].eq_ignore_ascii_case(b"RESET")
+            // Redis counts the queued command's own reference to a value SET in the same
+            // transaction (docs/compatibility.md).
+            && c.name != "object|refcount"
+    });
+    let multi = [b"MULTI".to_vec()];
+    let exec = [b"EXEC".to_vec()];
+    let mut cmds: Vec<&[Vec<u8>]> = vec![&multi];
+    cmds.extend(body.map(|c| c.args.as_slice()));
+    cmds.push(&exec);
+    let mut o = connect(&state.pair.oracle, resp3)?;
+    let mut d = connect(&state.pair.dut, resp3)?;
+    for (c, who) in [(&mut o, "redis"), (&mut d, "damselfly")] {
+        let r = c.call(&["FLUSHALL"]);
+        if !matches!(&r, Ok(b) if b == b"+OK\r\n") {
+            return Err(format!("{who}: FLUSHALL replied {}", show(&r)));
+        }
+    }
+    let mut history = String::new();
+    for (n, args) in cmds.iter().enumerate() {
+        let ro = o.call(args);
+        let rd = d.call(args);
+        let ok = match (&ro, &rd) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(a), Err(b)) => is_closed_error(a) && is_closed_error(b),
+            _ => false,
+        };
+        let shown: Vec<String> = args.iter().map(|a| escape(a)).collect();
+        if !ok {
+            FAIL_NAME.with(|f| *f.borrow_mut() = "multi".into());
+            return Err(format!(
+                "in MULTI ({pass}):\n{history}failure at {}: {}\n    redis:     {}\n    damselfly: {}\n",
+                n + 1,
+                shown.join(" "),
+                show(&ro),
+                show(&rd)
+            ));
+        }
+        if ro.is_err() {
+            break;
+        }
+        history.push_str(&format!(
+            "  {:>2}. {} -> {}\n",
+            n + 1,
+            shown.join(" "),
+            show(&ro)
+        ));
+    }
+    let p = d.call(&["PING"]);
+    if !matches!(&p, Ok(b) if b == b"+PONG\r\n") {
+        return Err(format!(
+            "[MULTI {pass}] after EXEC, damselfly's PING got {}\n",
+            show(&p)
+        ));
+    }
+    Ok(())
+}
+
 fn restore_config(state: &State) {
     for (srv, which) in [(&state.pair.oracle, 0), (&state.pair.dut, 1)] {
         let Ok(mut c) = connect(srv, false) else {
@@ -1622,7 +1690,9 @@ fn run_sequence(state: &mut State, seq: &[Cmd]) -> Result<(), String> {
     let mut result = run_pass(state, seq, false)
         .and_then(|()| run_pass(state, seq, true))
         .and_then(|()| run_pipelined(state, seq, false))
-        .and_then(|()| run_pipelined(state, seq, true));
+        .and_then(|()| run_pipelined(state, seq, true))
+        .and_then(|()| run_transaction(state, seq, false))
+        .and_then(|()| run_transaction(state, seq, true));
     if seq.iter().any(|c| c.name == "config|set") {
         restore_config(state);
     }
