@@ -2,15 +2,20 @@
 //!
 //! MULTI makes the connection queue what it is sent (`Conn::dispatch` answers `+QUEUED`, and a
 //! command rejected while queueing, as Redis's `rejectCommand`, makes EXEC answer EXECABORT).
-//! EXEC runs the queue atomically, in one of two ways:
+//! EXEC runs the queue atomically, in one of three ways:
 //! - every queued command is a single-shard command of one shard, and every watched key is
 //!   on that shard too (the common `WATCH k / GET k / MULTI / SET k / EXEC`): one callback on
 //!   that shard runs them all, checking the watch first. A callback never awaits, so nothing
 //!   interleaves: one hop, no locks (the single-shard path pays nothing, ARCHITECTURE.md §2);
-//! - anything else: a transaction locks every shard exclusively (`coord::Tx`, shard order),
-//!   checks the watch, and runs the commands one by one under it (`Conn::exec_queued`); the
-//!   coordinator helpers see `Conn::exec_tx` and run multi-shard commands under the same
-//!   transaction instead of locking again.
+//! - every queued command is a single-shard command, of several shards: their keys and the
+//!   watched keys are locked (`coord::Tx::begin_keys`), the watch checked, then each shard
+//!   runs its commands in one callback, all shards at once (one hop per shard, Dragonfly's
+//!   "squashing");
+//! - anything else (connection commands, multi-shard commands, fan-outs): a transaction locks
+//!   every shard exclusively (`coord::Tx`, shard order), checks the watch, and runs the
+//!   commands one by one under it (`Conn::exec_queued`); the coordinator helpers see
+//!   `Conn::exec_tx` and run multi-shard commands under the same transaction instead of
+//!   locking again.
 //!
 //! WATCH registers each key on its shard (`watch.rs`); a change there marks the connection's
 //! flag. EXEC reads the flag, and looks for watched keys that expired since WATCH, with the
@@ -200,33 +205,72 @@ async fn run_exec(c: &mut Conn, m: Multi, watching: &Option<Watching>) {
         c.out.null_array();
         return;
     }
-    let nshards = c.globals.nshards();
-    if let Some(sid) = single_shard(c, &m, watching) {
-        return exec_on_one_shard(c, sid, m, watching).await;
-    }
-    let tx = crate::coord::Tx::begin(c, 0..nshards).await;
-    // The watch, checked with every shard held.
-    let mut failed = watching.as_ref().is_some_and(|w| w.flag.is_dirty());
-    if let (false, Some(w)) = (failed, watching) {
-        let mut by_shard: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); nshards];
-        for (db, key) in &w.keys {
-            by_shard[c.shard_of(key)].push((*db, key.clone()));
-        }
-        for (sid, keys) in by_shard.into_iter().enumerate() {
-            if keys.is_empty() {
-                continue;
+    match owners(c, &m) {
+        Some(owners) => {
+            let mut shards: Vec<usize> = owners.clone();
+            if let Some(w) = watching {
+                shards.extend(w.keys.iter().map(|(_, k)| c.shard_of(k)));
             }
+            shards.sort_unstable();
+            shards.dedup();
+            if shards.len() <= 1 {
+                let sid = shards.first().copied().unwrap_or(c.shard_id);
+                exec_on_one_shard(c, sid, m, watching).await
+            } else {
+                exec_keyed(c, m, owners, watching).await
+            }
+        }
+        None => exec_general(c, m, watching).await,
+    }
+}
+
+/// Each queued command's shard, if every one is a single-shard command with keys.
+fn owners(c: &Conn, m: &Multi) -> Option<Vec<usize>> {
+    let nshards = c.globals.nshards();
+    m.cmds
+        .iter()
+        .map(
+            |(cmd, args)| match (cmd.handler, cmd.key_shard(args, nshards)) {
+                (Handler::Keyed { .. }, Ok(Some(sid))) => Some(sid),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// Whether the watch fails, checked under `tx` on every shard a watched key lives on (in
+/// parallel).
+async fn watch_fails(c: &Conn, tx: &crate::coord::Tx, watching: &Option<Watching>) -> bool {
+    let Some(w) = watching else {
+        return false;
+    };
+    let mut by_shard: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); c.globals.nshards()];
+    for (db, key) in &w.keys {
+        by_shard[c.shard_of(key)].push((*db, key.clone()));
+    }
+    let mut checks = Vec::new();
+    for (sid, keys) in by_shard.into_iter().enumerate() {
+        if !keys.is_empty() {
             let check = Watching {
                 flag: w.flag.clone(),
                 keys,
             };
-            if tx.run(sid, move |sh| watch_failed(sh, Some(&check))).await == Some(true) {
-                failed = true;
-                break;
-            }
+            checks.push(tx.send(sid, move |sh| watch_failed(sh, Some(&check))));
         }
     }
-    if failed {
+    let mut failed = w.flag.is_dirty();
+    for r in checks {
+        failed |= r.await.unwrap_or(true);
+    }
+    failed
+}
+
+/// EXEC of anything: every shard locked, the commands run one at a time under that
+/// transaction (`Conn::exec_queued`).
+async fn exec_general(c: &mut Conn, m: Multi, watching: &Option<Watching>) {
+    let nshards = c.globals.nshards();
+    let tx = crate::coord::Tx::begin(c, 0..nshards).await;
+    if watch_fails(c, &tx, watching).await {
         tx.end();
         c.out.null_array();
         return;
@@ -242,96 +286,174 @@ async fn run_exec(c: &mut Conn, m: Multi, watching: &Option<Watching>) {
     tx.end();
 }
 
-/// The one shard every queued command and watched key belongs to, if there is one and every
-/// queued command is a single-shard command.
-fn single_shard(c: &Conn, m: &Multi, watching: &Option<Watching>) -> Option<usize> {
-    let nshards = c.globals.nshards();
-    let mut only: Option<usize> = None;
-    let mut agree = |sid: usize| match only {
-        Some(s) => s == sid,
-        None => {
-            only = Some(sid);
-            true
-        }
-    };
-    for (cmd, args) in &m.cmds {
-        let Handler::Keyed { .. } = cmd.handler else {
-            return None;
-        };
-        match cmd.key_shard(args, nshards) {
-            Ok(sid) if agree(sid.unwrap_or(c.shard_id)) => {}
-            _ => return None,
-        }
-    }
-    if let Some(w) = watching {
-        for (_, key) in &w.keys {
-            if !agree(c.shard_of(key)) {
-                return None;
-            }
-        }
-    }
-    Some(only.unwrap_or(c.shard_id))
+/// A queued single-shard command, ready to run on its shard: its place in the EXEC reply,
+/// and whether its keys are to be remembered for CLIENT TRACKING.
+struct Part {
+    at: usize,
+    cmd: &'static command::Command,
+    args: Vec<Bytes>,
+    track: bool,
 }
 
-/// EXEC of single-shard commands of shard `sid`: one callback runs the watch check and every
-/// command, so nothing can interleave.
+/// What a shard callback needs besides its commands.
+#[derive(Clone, Copy)]
+struct PartCtx {
+    client: u64,
+    proto: damselfly_resp::Protocol,
+    db: usize,
+    no_touch: bool,
+}
+
+/// Runs `parts` in order on `sh`; each reply with its place.
+fn run_parts(sh: &mut Shard, ctx: PartCtx, parts: &[Part]) -> Vec<(usize, Vec<u8>)> {
+    let now = now_ms();
+    let mut clock = quanta::Instant::now();
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        let Handler::Keyed { shard: handler, .. } = p.cmd.handler else {
+            continue;
+        };
+        let mut rb = ReplyBuilder::new(ctx.proto);
+        let mut sctx = command::ShardCtx {
+            shard: sh,
+            db: ctx.db,
+            r: &mut rb,
+            now,
+            no_touch: ctx.no_touch,
+        };
+        let who = ExecFor {
+            client: ctx.client,
+            track: p.track.then_some(p.cmd),
+            // Its own invalidations follow the whole EXEC reply, as in Redis 7.0.
+            inline: false,
+        };
+        exec_on_shard(&mut sctx, handler, p.cmd, &p.args, &mut clock, who);
+        out.push((p.at, rb.buf));
+    }
+    sh.tracking.flush_bcast();
+    out
+}
+
+/// The queued commands as parts, and what MONITOR is to be shown of them (in order).
+fn parts_of(c: &Conn, m: Multi) -> (Vec<Part>, Vec<(&'static str, Vec<Bytes>)>, PartCtx) {
+    let mut monitored = Vec::new();
+    let mut parts = Vec::with_capacity(m.cmds.len());
+    for (at, (cmd, args)) in m.cmds.into_iter().enumerate() {
+        if c.monitors_see(cmd) {
+            monitored.push((cmd.name, args.clone()));
+        }
+        let track = c.tracks_reads_of(cmd);
+        parts.push(Part {
+            at,
+            cmd,
+            args,
+            track,
+        });
+    }
+    let ctx = PartCtx {
+        client: c.id,
+        proto: c.out.proto,
+        db: c.db,
+        no_touch: c.no_touch,
+    };
+    (parts, monitored, ctx)
+}
+
+/// Writes the EXEC reply from every part's reply, in queue order, then feeds MONITOR.
+fn reply_parts(
+    c: &mut Conn,
+    n: usize,
+    mut replies: Vec<(usize, Vec<u8>)>,
+    monitored: Vec<(&'static str, Vec<Bytes>)>,
+) {
+    if replies.len() != n {
+        c.out.error("ERR shard unavailable (server shutting down)");
+        return;
+    }
+    replies.sort_by_key(|r| r.0);
+    c.out.array(n);
+    for (_, r) in replies {
+        c.out.buf.extend_from_slice(&r);
+    }
+    for (name, args) in monitored {
+        c.feed_monitors(name, &args);
+    }
+}
+
+/// EXEC of single-shard commands all of shard `sid` (and watched keys there too): one
+/// callback runs the watch check and every command, so nothing can interleave; no locks.
 async fn exec_on_one_shard(c: &mut Conn, sid: usize, m: Multi, watching: &Option<Watching>) {
     let check = watching.clone();
-    let client = c.id;
-    let proto = c.out.proto;
-    let db = c.db;
-    let no_touch = c.no_touch;
-    let tracked: Vec<bool> = m
-        .cmds
-        .iter()
-        .map(|(cmd, _)| c.tracks_reads_of(cmd))
-        .collect();
-    let monitored = c.globals.monitors.active().then(|| {
-        m.cmds
-            .iter()
-            .filter(|(cmd, _)| c.monitors_see(cmd))
-            .map(|(cmd, args)| (cmd.name, args.clone()))
-            .collect::<Vec<_>>()
-    });
-    let cmds = m.cmds;
-    let run = move |sh: &mut Shard| -> Option<Vec<u8>> {
+    let n = m.cmds.len();
+    let (parts, monitored, ctx) = parts_of(c, m);
+    let run = move |sh: &mut Shard| -> Option<Vec<(usize, Vec<u8>)>> {
         if watch_failed(sh, check.as_ref()) {
             return None;
         }
-        let mut rb = ReplyBuilder::new(proto);
-        rb.array(cmds.len());
-        let now = now_ms();
-        let mut clock = quanta::Instant::now();
-        for ((cmd, args), track) in cmds.iter().zip(tracked) {
-            let handler = match cmd.handler {
-                Handler::Keyed { shard, .. } => shard,
-                _ => continue,
-            };
-            let mut ctx = command::ShardCtx {
-                shard: sh,
-                db,
-                r: &mut rb,
-                now,
-                no_touch,
-            };
-            let who = ExecFor {
-                client,
-                track: track.then_some(*cmd),
-                inline: false,
-            };
-            exec_on_shard(&mut ctx, handler, cmd, args, &mut clock, who);
-        }
-        sh.tracking.flush_bcast();
-        Some(rb.buf)
+        Some(run_parts(sh, ctx, &parts))
     };
     match crate::coord::run_on(c, sid, run).await {
-        Some(Some(reply)) => {
-            c.out.buf.extend_from_slice(&reply);
-            for (name, args) in monitored.into_iter().flatten() {
-                c.feed_monitors(name, &args);
-            }
-        }
+        Some(Some(replies)) => reply_parts(c, n, replies, monitored),
         Some(None) => c.out.null_array(),
         None => c.out.error("ERR shard unavailable (server shutting down)"),
     }
+}
+
+/// EXEC of single-shard commands of several shards: their keys (and the watched keys) are
+/// locked shard by shard, the watch checked, then each shard runs its commands, in queue
+/// order, in one callback, all shards in parallel. Commands of different shards touch
+/// different keys, so running them by shard instead of in queue order changes no reply; the
+/// locks keep every key of the transaction from being read or written by anyone else until
+/// every shard is done.
+async fn exec_keyed(c: &mut Conn, m: Multi, owners: Vec<usize>, watching: &Option<Watching>) {
+    let nshards = c.globals.nshards();
+    let n = m.cmds.len();
+    // Every key to lock, with its shard.
+    let mut keys: Vec<Bytes> = Vec::new();
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut add = |keys: &mut Vec<Bytes>, sid: usize, key: &Bytes| {
+        keys.push(key.clone());
+        match groups.iter_mut().find(|g| g.0 == sid) {
+            Some(g) => g.1.push(keys.len() - 1),
+            None => groups.push((sid, vec![keys.len() - 1])),
+        }
+    };
+    for ((cmd, args), &sid) in m.cmds.iter().zip(&owners) {
+        for p in cmd.key_positions(args) {
+            if let Some(k) = args.get(p) {
+                add(&mut keys, sid, k);
+            }
+        }
+    }
+    if let Some(w) = watching {
+        for (_, k) in &w.keys {
+            add(&mut keys, c.shard_of(k), k);
+        }
+    }
+    groups.sort_by_key(|g| g.0);
+    let tx = crate::coord::Tx::begin_keys(c, &keys, &groups, true).await;
+    if watch_fails(c, &tx, watching).await {
+        tx.end();
+        c.out.null_array();
+        return;
+    }
+    let (parts, monitored, ctx) = parts_of(c, m);
+    let mut by_shard: Vec<Vec<Part>> = (0..nshards).map(|_| Vec::new()).collect();
+    for (p, sid) in parts.into_iter().zip(owners) {
+        by_shard[sid].push(p);
+    }
+    let mut runs = Vec::new();
+    for (sid, parts) in by_shard.into_iter().enumerate() {
+        if !parts.is_empty() {
+            runs.push(tx.send(sid, move |sh| run_parts(sh, ctx, &parts)));
+        }
+    }
+    let mut replies = Vec::with_capacity(n);
+    for r in runs {
+        if let Ok(r) = r.await {
+            replies.extend(r);
+        }
+    }
+    tx.end();
+    reply_parts(c, n, replies, monitored);
 }
