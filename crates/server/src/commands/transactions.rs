@@ -334,8 +334,11 @@ fn run_parts(sh: &mut Shard, ctx: PartCtx, parts: &[Part]) -> Vec<(usize, Vec<u8
     out
 }
 
+/// Commands for MONITOR to show once EXEC has run them: name and arguments, in order.
+type Monitored = Vec<(&'static str, Vec<Bytes>)>;
+
 /// The queued commands as parts, and what MONITOR is to be shown of them (in order).
-fn parts_of(c: &Conn, m: Multi) -> (Vec<Part>, Vec<(&'static str, Vec<Bytes>)>, PartCtx) {
+fn parts_of(c: &Conn, m: Multi) -> (Vec<Part>, Monitored, PartCtx) {
     let mut monitored = Vec::new();
     let mut parts = Vec::with_capacity(m.cmds.len());
     for (at, (cmd, args)) in m.cmds.into_iter().enumerate() {
@@ -360,12 +363,7 @@ fn parts_of(c: &Conn, m: Multi) -> (Vec<Part>, Vec<(&'static str, Vec<Bytes>)>, 
 }
 
 /// Writes the EXEC reply from every part's reply, in queue order, then feeds MONITOR.
-fn reply_parts(
-    c: &mut Conn,
-    n: usize,
-    mut replies: Vec<(usize, Vec<u8>)>,
-    monitored: Vec<(&'static str, Vec<Bytes>)>,
-) {
+fn reply_parts(c: &mut Conn, n: usize, mut replies: Vec<(usize, Vec<u8>)>, monitored: Monitored) {
     if replies.len() != n {
         c.out.error("ERR shard unavailable (server shutting down)");
         return;
