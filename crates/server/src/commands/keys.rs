@@ -195,18 +195,6 @@ fn parse_expire_flags(opts: &[Bytes]) -> Result<ExpireFlags, Vec<u8>> {
     Ok(f)
 }
 
-/// An error reply from raw bytes (an argument echoed into the text), CR/LF made spaces as in
-/// Redis's `addReplyErrorLength`.
-fn error_bytes(r: &mut ReplyBuilder, msg: &[u8]) {
-    r.errors += 1;
-    r.buf.push(b'-');
-    r.buf.extend(
-        msg.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
-    r.buf.extend_from_slice(b"\r\n");
-}
-
 /// The absolute expiry in ms that EXPIRE-family `args` ask for, as Redis's
 /// `expireGenericCommand` computes it (may be negative: an expiry in the past).
 fn expire_when(
@@ -240,7 +228,7 @@ fn expire_generic(
     let now = ctx.now as i64;
     let (when, f) = match expire_when(args, if relative { now } else { 0 }, seconds, cmd) {
         Ok(v) => v,
-        Err(e) => return error_bytes(ctx.r, &e),
+        Err(e) => return ctx.r.error_bytes(&e),
     };
     let key = &args[1];
     let current = match ctx.shard.lookup(ctx.db, key, ctx.now) {

@@ -71,10 +71,8 @@ pub fn subcommand_syntax_error(c: &mut crate::conn::Conn, args: &[bytes::Bytes])
     let sub = c_str(&args[1]);
     let sub = &sub[..sub.len().min(128)];
     let mut e = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
-    e.extend(
-        sub.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
+    // `error_bytes` turns CR and LF into spaces.
+    e.extend_from_slice(sub);
     e.extend_from_slice(b"'. Try ");
     e.extend(c_str(&args[0]).iter().map(|b| b.to_ascii_uppercase()));
     e.extend_from_slice(b" HELP.");
